@@ -96,8 +96,11 @@ public:
     };
     class iterator {
     public:
+        using iterator_category = std::input_iterator_tag;
         using value_type = Entry;
         using difference_type = std::ptrdiff_t;
+        using pointer = const Entry*;
+        using reference = Entry;
         iterator() = default;
         iterator(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
         Entry operator*() const;
@@ -154,8 +157,11 @@ public:
 
     class iterator {
     public:
+        using iterator_category = std::input_iterator_tag;
         using value_type = EdnsOption;
         using difference_type = std::ptrdiff_t;
+        using pointer = const EdnsOption*;
+        using reference = EdnsOption;
         iterator() = default;
         explicit iterator(const uint8_t* p) : p_(p) {}
         EdnsOption operator*() const;
@@ -271,8 +277,11 @@ private:
 // Forward iteration over the records of one section.
 class RrIterator {
 public:
+    using iterator_category = std::input_iterator_tag;
     using value_type = RrView;
     using difference_type = std::ptrdiff_t;
+    using pointer = const RrView*;
+    using reference = const RrView&;
     RrIterator() = default;
     // `check_nsec`: the message has damaged NSEC records, so NSEC records
     // must be re-checked to set RrView::damaged().
@@ -302,8 +311,11 @@ struct RrRange {
 
 class QuestionIterator {
 public:
+    using iterator_category = std::input_iterator_tag;
     using value_type = Question;
     using difference_type = std::ptrdiff_t;
+    using pointer = const Question*;
+    using reference = const Question&;
     QuestionIterator() = default;
     QuestionIterator(const uint8_t* msg, uint32_t pos, uint16_t remaining);
     const Question& operator*() const { return q_; }

@@ -73,9 +73,11 @@ public:
     explicit operator bool() const { return ok(); }
     const T& value() const& { return value_; }
     T& value() & { return value_; }
-    T&& value() && { return std::move(value_); }
+    // By value on temporaries, so `for (auto e : *rr.txt())` does not dangle.
+    T value() && { return std::move(value_); }
     const T& operator*() const& { return value_; }
     T& operator*() & { return value_; }
+    T operator*() && { return std::move(value_); }
     const T* operator->() const { return &value_; }
     T* operator->() { return &value_; }
     Error error() const { return error_; }
