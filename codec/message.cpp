@@ -339,12 +339,13 @@ Result<std::array<uint8_t, 16>> RrView::aaaa() const {
 }
 
 Result<NameView> RrView::name_target() const {
-    if (type != rrtype::PTR && type != rrtype::CNAME && type != rrtype::NS) return kWrongType;
+    // RFC 2136 ANY/NONE records parse with no RDATA at all.
+    if ((type != rrtype::PTR && type != rrtype::CNAME && type != rrtype::NS) || rdlength_ == 0) return kWrongType;
     return NameView(msg_, rdata_offset_);
 }
 
 Result<SoaView> RrView::soa() const {
-    if (type != rrtype::SOA) return kWrongType;
+    if ((type != rrtype::SOA) || rdlength_ == 0) return kWrongType;
     SoaView v;
     v.mname = NameView(msg_, rdata_offset_);
     const uint32_t r = skip_validated_name(msg_, rdata_offset_);
@@ -359,7 +360,7 @@ Result<SoaView> RrView::soa() const {
 }
 
 Result<SrvView> RrView::srv() const {
-    if (type != rrtype::SRV) return kWrongType;
+    if ((type != rrtype::SRV) || rdlength_ == 0) return kWrongType;
     const uint8_t* p = msg_ + rdata_offset_;
     SrvView v;
     v.priority = rd16(p);
@@ -375,7 +376,7 @@ Result<TxtView> RrView::txt() const {
 }
 
 Result<HinfoView> RrView::hinfo() const {
-    if (type != rrtype::HINFO) return kWrongType;
+    if ((type != rrtype::HINFO) || rdlength_ == 0) return kWrongType;
     const uint8_t* p = msg_ + rdata_offset_;
     HinfoView v;
     v.cpu = {p + 1, p[0]};
@@ -385,7 +386,7 @@ Result<HinfoView> RrView::hinfo() const {
 }
 
 Result<NsecView> RrView::nsec() const {
-    if (type != rrtype::NSEC) return kWrongType;
+    if ((type != rrtype::NSEC) || rdlength_ == 0) return kWrongType;
     NsecView v;
     if (!damaged_) v.next = NameView(msg_, rdata_offset_);
     // The in-place layout was checked even for damaged records.
@@ -412,7 +413,7 @@ Result<OptView> RrView::opt() const {
 }
 
 Result<TsigView> RrView::tsig() const {
-    if (type != rrtype::TSIG) return kWrongType;
+    if ((type != rrtype::TSIG) || rdlength_ == 0) return kWrongType;
     TsigView v;
     v.algorithm = NameView(msg_, rdata_offset_);
     const uint8_t* p = msg_ + skip_validated_name(msg_, rdata_offset_);
@@ -458,6 +459,7 @@ Result<size_t> RrView::rdata_uncompressed(std::span<uint8_t> out, bool canonical
         return true;
     };
     const uint32_t rdend = rdata_offset_ + rdlength_;
+    if (rdlength_ == 0) return size_t{0};  // RFC 2136 ANY/NONE forms
     bool ok = true;
     switch (type) {
         case rrtype::NS:

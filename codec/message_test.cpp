@@ -270,3 +270,26 @@ TEST(Message, UpdateFormsAreChecked) {
     ASSERT_TRUE(dr.ok());
     EXPECT_TRUE(check_update(*dr).ok());
 }
+
+TEST(Message, EmptyRdataOfNameTypesIsNeverReadPastTheRecord) {
+    // An UPDATE deleting an SOA and a PTR RRset (class ANY, no RDATA), last in
+    // the message: accessors must not read beyond the record.
+    for (uint16_t type : {rrtype::SOA, rrtype::PTR, rrtype::SRV, rrtype::NSEC, rrtype::HINFO,
+                          rrtype::NS, rrtype::CNAME}) {
+        Bytes m;
+        m.header(0x2800, 1, 0, 1, 0).name({"example"}).u16(rrtype::SOA).u16(1);
+        m.name({"a", "example"}).rr(type, rrclass::ANY, 0, 0);
+        auto r = Message::parse(m.b);
+        ASSERT_TRUE(r.ok());
+        const RrView rr = *r->authority().begin();
+        EXPECT_FALSE(rr.soa().ok());
+        EXPECT_FALSE(rr.name_target().ok());
+        EXPECT_FALSE(rr.srv().ok());
+        EXPECT_FALSE(rr.nsec().ok());
+        EXPECT_FALSE(rr.hinfo().ok());
+        std::vector<uint8_t> out(600);
+        auto n = rr.rdata_uncompressed(out);
+        ASSERT_TRUE(n.ok());
+        EXPECT_EQ(*n, 0u);
+    }
+}

@@ -1,0 +1,370 @@
+// The RFC 6762 cache rules, driven by real packet sequences (built with the
+// codec, and from the shared corpus). Time is injected, never slept.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "dataplane/table/shard.hpp"
+#include "dataplane/table/test_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace updproxy;
+using namespace updproxy::table;
+using namespace updproxy::table::testing;
+using codec::Message;
+using codec::rrtype::A;
+using codec::rrtype::PTR;
+using codec::rrtype::SRV;
+using codec::rrtype::TXT;
+
+namespace {
+
+constexpr uint64_t T0 = 1'700'000'000'000ULL;  // any epoch: the shard's clock is ours
+
+struct Fixture {
+    EventRing ring{1 << 16};
+    Shard shard;
+    Origin origin;
+    explicit Fixture(ShardConfig cfg = {}) : shard(cfg, &ring) {
+        const uint8_t ip[4] = {192, 0, 2, 10};
+        origin.host = HostAddr::from_v4(ip);
+    }
+    uint32_t feed(const std::vector<uint8_t>& wire, uint64_t now) {
+        auto m = Message::parse(wire);
+        EXPECT_TRUE(m.ok()) << codec::reason_name(m.reason());
+        const uint32_t n = shard.ingest(*m, origin, now);
+        shard.flush_events();
+        return n;
+    }
+    std::vector<Ev> at(uint64_t now) {
+        shard.advance(now);
+        shard.flush_events();
+        return drain(ring);
+    }
+    std::vector<Ev> events() { return drain(ring); }
+};
+
+std::vector<uint8_t> read_file(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST(Shard, AnnounceThreeTimesIsOneAdd) {
+    Fixture f;
+    const auto pkt = response({{"printer1.local.", A, 120, a(10), true}});
+    // RFC 6762 §8.3: announcements repeat, 1 s then 2 s apart.
+    EXPECT_EQ(f.feed(pkt, T0), 1u);
+    EXPECT_EQ(f.feed(pkt, T0 + 1000), 1u);
+    EXPECT_EQ(f.feed(pkt, T0 + 3000), 1u);
+    auto ev = f.events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::add);
+    EXPECT_EQ(ev[0].owner, "printer1.local.");
+    EXPECT_EQ(ev[0].ttl, 120u);
+    EXPECT_EQ(ev[0].rdata, a(10));
+    EXPECT_EQ(f.shard.size(), 1u);
+    EXPECT_EQ(f.shard.counters().adds, 1u);
+    EXPECT_EQ(f.shard.counters().refreshes, 2u);
+}
+
+TEST(Shard, OwnerCaseDoesNotMakeANewRecord) {
+    Fixture f;
+    f.feed(response({{"Printer1.local.", A, 120, a(10)}}), T0);
+    f.feed(response({{"PRINTER1.LOCAL.", A, 120, a(10)}}), T0 + 1000);
+    EXPECT_EQ(f.shard.size(), 1u);
+    auto ev = f.events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].owner, "Printer1.local.");  // case as first announced
+}
+
+TEST(Shard, GoodbyeRemovesOneSecondLater) {
+    Fixture f;
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    f.events();
+    f.feed(response({{"printer1.local.", A, 0, a(10)}}), T0 + 5000);
+    EXPECT_TRUE(f.at(T0 + 5000 + 900).empty());
+    auto ev = f.at(T0 + 5000 + 1000 + 64);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::remove);
+    EXPECT_EQ(ev[0].cause, RemoveCause::goodbye);
+    EXPECT_EQ(f.shard.size(), 0u);
+    EXPECT_EQ(f.shard.counters().goodbyes, 1u);
+}
+
+TEST(Shard, GoodbyeCancelledByReannouncement) {
+    Fixture f;
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    f.feed(response({{"printer1.local.", A, 0, a(10)}}), T0 + 5000);
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0 + 5500);
+    auto ev = f.at(T0 + 8000);
+    EXPECT_EQ(ev.size(), 1u);  // only the add
+    EXPECT_EQ(f.shard.size(), 1u);
+}
+
+TEST(Shard, GoodbyeForAnUnknownRecordIsIgnored) {
+    Fixture f;
+    f.feed(response({{"ghost.local.", A, 0, a(10)}}), T0);
+    EXPECT_TRUE(f.at(T0 + 5000).empty());
+    EXPECT_EQ(f.shard.size(), 0u);
+}
+
+TEST(Shard, CacheFlushReplacesTheRRset) {
+    Fixture f;
+    // Two addresses announced together with cache-flush: both stay (same second).
+    f.feed(response({{"printer1.local.", A, 120, a(10), true}, {"printer1.local.", A, 120, a(11), true}}),
+           T0);
+    EXPECT_EQ(f.shard.size(), 2u);
+    f.events();
+    // The host moves to .12: the old pair is flushed one second later (§10.2).
+    f.feed(response({{"printer1.local.", A, 120, a(12), true}}), T0 + 10'000);
+    EXPECT_EQ(f.shard.counters().flushes, 2u);
+    auto ev = f.events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::add);
+    ev = f.at(T0 + 11'100);
+    ASSERT_EQ(ev.size(), 2u);
+    for (const auto& e : ev) {
+        EXPECT_EQ(e.kind, EventKind::remove);
+        EXPECT_EQ(e.cause, RemoveCause::cache_flush);
+        EXPECT_NE(e.rdata, a(12));
+    }
+    EXPECT_EQ(f.shard.size(), 1u);
+}
+
+TEST(Shard, CacheFlushSparesRecordsSeenWithinTheLastSecond) {
+    Fixture f;
+    f.feed(response({{"printer1.local.", A, 120, a(10), true}}), T0);
+    // A second packet of the same announcement burst 200 ms later.
+    f.feed(response({{"printer1.local.", A, 120, a(11), true}}), T0 + 200);
+    EXPECT_EQ(f.shard.counters().flushes, 0u);
+    f.at(T0 + 5000);
+    EXPECT_EQ(f.shard.size(), 2u);
+}
+
+TEST(Shard, SharedRecordsWithoutFlushBitAccumulate) {
+    Fixture f;
+    f.feed(response({{"_ipp._tcp.local.", PTR, 4500, codec::rdata::name(name("A._ipp._tcp.local."))}}), T0);
+    f.feed(response({{"_ipp._tcp.local.", PTR, 4500, codec::rdata::name(name("B._ipp._tcp.local."))}}),
+           T0 + 5000);
+    EXPECT_EQ(f.shard.size(), 2u);
+    // PTR RDATA compares case-insensitively (RFC 4343): no third record.
+    f.feed(response({{"_ipp._tcp.local.", PTR, 4500, codec::rdata::name(name("b._IPP._tcp.local."))}}),
+           T0 + 6000);
+    EXPECT_EQ(f.shard.size(), 2u);
+}
+
+TEST(Shard, ProbeQueriesAddNothing) {
+    Fixture f;
+    // A real Chromecast probe: a query whose authority section holds records.
+    auto wire = read_file(fs::path(UPDPROXY_CORPUS) / "mdns/dnssd.js/chromecast_probe.bin");
+    auto m = Message::parse(wire);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(f.shard.ingest(*m, f.origin, T0), 0u);
+    EXPECT_EQ(f.shard.size(), 0u);
+    EXPECT_EQ(f.shard.counters().refused[static_cast<int>(Refusal::not_response)], 1u);
+    // A query built here with answers (known-answer list) adds nothing either.
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}, false), T0);
+    EXPECT_EQ(f.shard.size(), 0u);
+}
+
+TEST(Shard, ResponsesNotFromPort5353AreIgnored) {
+    Fixture f;
+    f.origin.src_port = 40000;
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    EXPECT_EQ(f.shard.counters().refused[static_cast<int>(Refusal::bad_source_port)], 1u);
+    f.origin.src_port = 5353;
+    f.origin.dst_port = 40000;  // a legacy unicast response (§6.7)
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    EXPECT_EQ(f.shard.counters().refused[static_cast<int>(Refusal::legacy_unicast)], 1u);
+    EXPECT_EQ(f.shard.size(), 0u);
+}
+
+TEST(Shard, ExpiryRemovesAndRefreshIsDueFiveToTenSecondsBefore) {
+    ShardConfig cfg;
+    Fixture f(cfg);
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    f.events();
+    EXPECT_TRUE(f.at(T0 + 109'000).empty());
+    auto ev = f.at(T0 + 115'000);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::refresh_due);
+    // Only once.
+    EXPECT_TRUE(f.at(T0 + 118'000).empty());
+    ev = f.at(T0 + 120'064);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::remove);
+    EXPECT_EQ(ev[0].cause, RemoveCause::expired);
+    EXPECT_EQ(f.shard.counters().expiries, 1u);
+    EXPECT_EQ(f.shard.size(), 0u);
+}
+
+TEST(Shard, RefreshDueTimesSpreadOverTheWindow) {
+    Fixture f;
+    std::vector<Rr> rrs;
+    for (int i = 0; i < 200; ++i) {
+        rrs.push_back({"host" + std::to_string(i) + ".local.", A, 120, a(10)});
+    }
+    for (size_t i = 0; i < rrs.size(); i += 20) {
+        f.feed(response(std::vector<Rr>(rrs.begin() + static_cast<long>(i),
+                                         rrs.begin() + static_cast<long>(i + 20))),
+               T0);
+    }
+    uint64_t lo = UINT64_MAX, hi = 0;
+    f.shard.for_each([&](const Shard::RecordInfo& r) {
+        lo = std::min(lo, r.expire_ms - r.refresh_due_ms);
+        hi = std::max(hi, r.expire_ms - r.refresh_due_ms);
+    });
+    EXPECT_GE(lo, 5000u);
+    EXPECT_LT(hi, 10'000u);
+    EXPECT_GT(hi - lo, 2000u);  // jittered, not all at once
+}
+
+TEST(Shard, ReannouncementPostponesExpiry) {
+    Fixture f;
+    const auto pkt = response({{"printer1.local.", A, 120, a(10)}});
+    f.feed(pkt, T0);
+    f.feed(pkt, T0 + 100'000);
+    auto ev = f.at(T0 + 121'000);
+    ASSERT_EQ(ev.size(), 1u);  // the add, no remove
+    EXPECT_EQ(ev[0].kind, EventKind::add);
+    EXPECT_EQ(f.shard.size(), 1u);
+    ev = f.at(T0 + 220'100);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.back().kind, EventKind::remove);
+}
+
+TEST(Shard, TtlChangeIsReported) {
+    Fixture f;
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    f.feed(response({{"printer1.local.", A, 4500, a(10)}}), T0 + 1000);
+    auto ev = f.events();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[1].kind, EventKind::ttl_change);
+    EXPECT_EQ(ev[1].ttl, 4500u);
+    // Shorter again: the earlier expiry is honoured.
+    f.feed(response({{"printer1.local.", A, 20, a(10)}}), T0 + 2000);
+    EXPECT_EQ(f.events().size(), 1u);
+    auto later = f.at(T0 + 22'100);
+    ASSERT_FALSE(later.empty());
+    EXPECT_EQ(later.back().kind, EventKind::remove);
+}
+
+TEST(Shard, LimitsRefuseAndCountWithoutEvictingAQuietLink) {
+    ShardConfig cfg;
+    cfg.link_count = 2;
+    cfg.max_records = 150;
+    cfg.max_records_per_link = 100;
+    Fixture f(cfg);
+    // Link 1: a quiet printer.
+    f.origin.link = 1;
+    f.feed(response({{"printer1.local.", A, 120, a(10)}}), T0);
+    // Link 0: a flood of unique names.
+    f.origin.link = 0;
+    for (int i = 0; i < 50; ++i) {
+        std::vector<Rr> rrs;
+        for (int j = 0; j < 10; ++j) {
+            rrs.push_back({"flood" + std::to_string(i * 10 + j) + ".local.", A, 120, a(1)});
+        }
+        f.feed(response(rrs), T0 + static_cast<uint64_t>(i));
+    }
+    EXPECT_EQ(f.shard.link_size(0), 100u);
+    EXPECT_EQ(f.shard.link_size(1), 1u);
+    EXPECT_EQ(f.shard.counters().refused[static_cast<int>(Refusal::link_limit)], 400u);
+    // The quiet link can still refresh and add.
+    f.origin.link = 1;
+    f.feed(response({{"printer2.local.", A, 120, a(11)}}), T0 + 100);
+    EXPECT_EQ(f.shard.link_size(1), 2u);
+    // The global limit: a third link fills the rest.
+    ShardConfig g = cfg;
+    g.link_count = 3;
+    g.max_records = 5;
+    Fixture small(g);
+    std::vector<Rr> rrs;
+    for (int j = 0; j < 8; ++j) rrs.push_back({"h" + std::to_string(j) + ".local.", A, 120, a(1)});
+    small.feed(response(rrs), T0);
+    EXPECT_EQ(small.shard.size(), 5u);
+    EXPECT_EQ(small.shard.counters().refused[static_cast<int>(Refusal::global_limit)], 3u);
+}
+
+TEST(Shard, RealAnnouncementsFromTheCorpus) {
+    Fixture f;
+    int responses = 0;
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(UPDPROXY_CORPUS) / "mdns")) {
+        if (!e.is_regular_file() || e.path().extension() != ".bin") continue;
+        const std::string p = e.path().string();
+        if (p.find("/malformed/") != std::string::npos) continue;
+        auto wire = read_file(e.path());
+        auto m = Message::parse(wire);
+        if (!m.ok()) continue;
+        if (m->header().qr()) ++responses;
+        f.shard.ingest(*m, f.origin, T0);
+    }
+    f.shard.flush_events();
+    EXPECT_GT(responses, 20);
+    EXPECT_GT(f.shard.size(), 100u);
+    // Every add event decodes to a record the table holds.
+    auto ev = f.events();
+    size_t adds = 0;
+    for (const auto& e : ev) adds += e.kind == EventKind::add;
+    EXPECT_EQ(adds, f.shard.counters().adds);
+    // The Android TV quirk: its NSECs are skipped, its services are kept.
+    EXPECT_GE(f.shard.counters().refused[static_cast<int>(Refusal::damaged_record)], 1u);
+    bool tv = false;
+    f.shard.for_each([&](const Shard::RecordInfo& r) {
+        if (r.type == SRV && r.owner->to_string().find("TV\\032Beneden") != std::string::npos) tv = true;
+    });
+    EXPECT_TRUE(tv);
+}
+
+TEST(Shard, ResyncStreamsEveryRecordEvenThroughASmallRing) {
+    EventRing ring(4096);
+    Shard shard(ShardConfig{}, &ring);
+    Origin o;
+    for (int i = 0; i < 40; ++i) {
+        std::vector<Rr> rrs;
+        for (int j = 0; j < 5; ++j) {
+            rrs.push_back({"h" + std::to_string(i * 5 + j) + ".local.", TXT, 4500,
+                           std::vector<uint8_t>{20, 't', 'x', 't', 'v', 'e', 'r', 's', '=', '1',
+                                                'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'}});
+        }
+        auto wire = response(rrs);
+        auto m = Message::parse(wire);
+        shard.ingest(*m, o, T0);
+        shard.flush_events();
+        drain(ring);  // the consumer keeps up
+    }
+    ASSERT_EQ(shard.size(), 200u);
+    shard.request_resync();
+    size_t records = 0, begins = 0, ends = 0;
+    for (int burst = 0; burst < 100 && ends == 0; ++burst) {
+        shard.advance(T0 + 1000 + static_cast<uint64_t>(burst));
+        shard.flush_events();
+        for (const auto& e : drain(ring)) {
+            begins += e.kind == EventKind::resync_begin;
+            records += e.kind == EventKind::resync_record;
+            ends += e.kind == EventKind::resync_end;
+        }
+    }
+    EXPECT_EQ(begins, 1u);
+    EXPECT_EQ(ends, 1u);
+    EXPECT_EQ(records, 200u);
+    EXPECT_EQ(shard.counters().events_dropped, 0u);  // a pause, not a drop
+}
+
+TEST(Shard, FullRingDropsAreCounted) {
+    EventRing ring(4096);
+    Shard shard(ShardConfig{}, &ring);
+    Origin o;
+    for (int i = 0; i < 200; ++i) {
+        auto wire = response({{"h" + std::to_string(i) + ".local.", A, 120, a(1)}});
+        auto m = Message::parse(wire);
+        shard.ingest(*m, o, T0);
+    }
+    shard.flush_events();
+    EXPECT_GT(shard.counters().events_dropped, 0u);
+    EXPECT_EQ(ring.dropped(), shard.counters().events_dropped);
+    EXPECT_EQ(shard.size(), 200u);  // the table itself lost nothing
+}
