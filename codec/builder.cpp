@@ -101,7 +101,9 @@ void Builder::set_flags(uint16_t flags) {
     if (!buf_.empty()) store16(buf_.data() + 2, flags);
 }
 
-uint16_t Builder::flags() const { return buf_.empty() ? 0 : rd16(buf_.data() + 2); }
+uint16_t Builder::flags() const {
+    return buf_.empty() ? 0 : rd16(buf_.data() + 2);
+}
 
 void Builder::set_opcode(uint8_t op) {
     set_flags(static_cast<uint16_t>((flags() & ~0x7800u) | ((op & 0xFu) << 11)));
@@ -256,7 +258,7 @@ Reason Builder::write_rdata(uint16_t type, std::span<const uint8_t> rd) {
 }
 
 void Builder::put_counts() {
-    for (int i = 0; i < 4; ++i) store16(buf_.data() + 4 + 2 * i, count_[i]);
+    for (size_t i = 0; i < 4; ++i) store16(buf_.data() + 4 + 2 * i, count_[i]);
 }
 
 Status Builder::add_question(const Name& name, uint16_t type, uint16_t cls) {
@@ -270,9 +272,8 @@ Status Builder::add_question(const Name& name, uint16_t type, uint16_t cls) {
     return {};
 }
 
-Status Builder::add_record(Section s, const Name& owner, uint16_t type, uint16_t cls,
-                           uint32_t ttl, std::span<const uint8_t> rdata,
-                           const RrView* expand_from) {
+Status Builder::add_record(Section s, const Name& owner, uint16_t type, uint16_t cls, uint32_t ttl,
+                           std::span<const uint8_t> rdata, const RrView* expand_from) {
     Mark m = mark();
     if (Status st = begin(s); !st) return st;
     if (rdata.size() > 0xFFFF) return rollback(m, Reason::rdata_length);
@@ -327,8 +328,8 @@ Status Builder::add_rr(Section s, const RrView& rr) {
 
 Status Builder::add_opt(uint16_t udp_size, uint8_t ext_rcode, uint8_t version, bool dnssec_ok,
                         std::span<const uint8_t> options) {
-    uint32_t ttl = (uint32_t{ext_rcode} << 24) | (uint32_t{version} << 16) |
-                   (dnssec_ok ? 0x8000u : 0u);
+    uint32_t ttl =
+        (uint32_t{ext_rcode} << 24) | (uint32_t{version} << 16) | (dnssec_ok ? 0x8000u : 0u);
     return add_record(Section::additional, Name(), rrtype::OPT, udp_size, ttl, options, nullptr);
 }
 
@@ -336,7 +337,9 @@ Status Builder::add_opt(uint16_t udp_size, uint8_t ext_rcode, uint8_t version, b
 
 namespace rdata {
 
-std::vector<uint8_t> a(std::span<const uint8_t, 4> addr) { return {addr.begin(), addr.end()}; }
+std::vector<uint8_t> a(std::span<const uint8_t, 4> addr) {
+    return {addr.begin(), addr.end()};
+}
 
 std::vector<uint8_t> aaaa(std::span<const uint8_t, 16> addr) {
     return {addr.begin(), addr.end()};
@@ -346,8 +349,8 @@ std::vector<uint8_t> name(const Name& target) {
     return {target.wire().begin(), target.wire().end()};
 }
 
-std::vector<uint8_t> soa(const Name& mname, const Name& rname, uint32_t serial,
-                         uint32_t refresh, uint32_t retry, uint32_t expire, uint32_t minimum) {
+std::vector<uint8_t> soa(const Name& mname, const Name& rname, uint32_t serial, uint32_t refresh,
+                         uint32_t retry, uint32_t expire, uint32_t minimum) {
     std::vector<uint8_t> out;
     out.reserve(mname.wire_length() + rname.wire_length() + 20);
     append_bytes(out, mname.wire());

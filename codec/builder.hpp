@@ -45,7 +45,9 @@ public:
     void set_limit(size_t limit);
     size_t limit() const { return limit_; }
 
-    // Errors: no_space; Reason::rdata_length if called after a later section.
+    // Errors: no_space; Reason::rdata_length if called after a later section,
+    // or (add_rr) for RDATA over 65535 bytes or not matching the layout of a
+    // type whose names get compressed (rdata_name for a bad name there).
     Status add_question(const Name& name, uint16_t type, uint16_t cls);
     Status add_rr(Section s, const Name& owner, uint16_t type, uint16_t cls, uint32_t ttl,
                   std::span<const uint8_t> rdata);

@@ -404,7 +404,9 @@ Result<size_t> tsig_sign(std::span<uint8_t> buf, size_t len, const TsigKey& key,
     // (§4.2: names in TSIG are never compressed).
     const size_t rdlen = alg_name.wire_length() + 16 + mac_len + params.other.size();
     const size_t rrlen = key.name.wire_length() + 10 + rdlen;
-    if (rdlen > 0xFFFF || rrlen > buf.size() - len) return Error{Reason::no_space, static_cast<uint32_t>(len)};
+    if (rdlen > 0xFFFF || rrlen > buf.size() - len) {
+        return Error{Reason::no_space, static_cast<uint32_t>(len)};
+    }
 
     uint8_t* p = buf.data() + len;
     std::memcpy(p, key.name.wire().data(), key.name.wire_length());
@@ -566,7 +568,7 @@ Result<std::vector<TsigKey>> parse_tsig_keyfile(std::string_view text) {
         if (!alg || !secret) return syntax(close_line);
 
         TsigKey k;
-        k.name = std::move(*name);
+        k.name = *name;
         k.algorithm = *alg;
         k.secret = std::move(*secret);
         keys.push_back(std::move(k));

@@ -36,8 +36,10 @@ struct TsigKey {
 };
 
 // Parses every `key "name" { algorithm ALG; secret "BASE64"; };` clause of a
-// BIND key file (comments `#`, `//`, `/* */` allowed). Errors: keyfile_syntax
-// with `offset` the line number; tsig_unsupported_alg.
+// BIND key file (comments `#`, `//`, `/* */` allowed; names and values quoted
+// or not; BIND's "hmac-md5" accepted). Errors, `offset` the line number:
+// keyfile_syntax (also for any other clause, a duplicate key name, a missing
+// or empty secret, bad base64); tsig_unsupported_alg (e.g. hmac-sha256-128).
 Result<std::vector<TsigKey>> parse_tsig_keyfile(std::string_view text);
 
 struct TsigSignParams {
