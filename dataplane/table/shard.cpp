@@ -435,11 +435,13 @@ void Shard::advance(uint64_t now_ms) {
         Record& r = records_[e.idx];
         if (!(r.flags & kLive) || r.heap_tick != e.tick) continue;  // stale entry
         r.heap_tick = 0;
-        if (now_ms >= expire_ms(r)) {
+        // Compare in ticks, not ms: a deadline is due at its rounded-up tick,
+        // however the heap entry that woke us was armed.
+        if (now_tick >= to_tick(expire_ms(r))) {
             erase(e.idx, (r.flags & kPendingRemoval) ? r.cause : RemoveCause::expired, now_ms);
             continue;
         }
-        if (!(r.flags & kRefreshSent) && now_ms >= refresh_due_ms(r)) {
+        if (!(r.flags & kRefreshSent) && now_tick >= to_tick(refresh_due_ms(r))) {
             r.flags |= kRefreshSent;
             ++c_.refresh_due;
             emit(EventKind::refresh_due, e.idx, now_ms);
