@@ -38,7 +38,9 @@ using namespace updproxy::codec;
 // Keeps the optimizer from dropping reads whose results are otherwise unused:
 // the point is that the bytes are touched (ASan sees every read).
 volatile uint64_t g_sink = 0;
-void sink(uint64_t v) { g_sink = g_sink + v; }
+void sink(uint64_t v) {
+    g_sink = g_sink + v;
+}
 void sink_bytes(std::span<const uint8_t> s) {
     uint64_t h = s.size();
     for (uint8_t b : s) h = h * 31 + b;
@@ -49,8 +51,8 @@ void sink_bytes(std::span<const uint8_t> s) {
     std::fprintf(stderr, "fuzz_reader: invariant violated (line %d): %s\n", line, what);
     std::abort();
 }
-#define FUZZ_CHECK(cond) \
-    do {                 \
+#define FUZZ_CHECK(cond)                    \
+    do {                                    \
         if (!(cond)) fail(#cond, __LINE__); \
     } while (0)
 

@@ -105,20 +105,24 @@ Status check_rdata(const uint8_t* msg, uint32_t len, uint16_t type, uint32_t rds
         case rrtype::OPT: {
             uint32_t p = rdstart;
             while (p < rdend) {
-                if (p + 4 > rdend) return Status(Reason::opt_option_overrun, p);
+                if (p + 4 > rdend || p + 4u + rd16(msg + p + 2) > rdend) {
+                    return Status(Reason::opt_option_overrun, p);
+                }
                 p += 4u + rd16(msg + p + 2);
-                if (p > rdend) return Status(Reason::opt_option_overrun, p);
             }
             return {};
         }
         case rrtype::TSIG: {
             if (auto s = check_rdata_name(msg, len, rdstart, rdend, &end); !s) return s;
             uint32_t p = end;
-            if (p + 10 > rdend) return Status(Reason::tsig_rdata, p);
+            if (p + 10 > rdend || p + 10u + rd16(msg + p + 8) > rdend) {
+                return Status(Reason::tsig_rdata, p);
+            }
             p += 10u + rd16(msg + p + 8);
-            if (p + 6 > rdend) return Status(Reason::tsig_rdata, p);
-            p += 6u + rd16(msg + p + 4);
-            return p == rdend ? Status() : Status(Reason::tsig_rdata, p);
+            if (p + 6 > rdend || p + 6u + rd16(msg + p + 4) != rdend) {
+                return Status(Reason::tsig_rdata, p);
+            }
+            return {};
         }
         default:
             if (type == opts.timeout_type) {

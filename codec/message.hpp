@@ -102,7 +102,7 @@ public:
         using pointer = const Entry*;
         using reference = Entry;
         iterator() = default;
-        iterator(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
+        explicit iterator(const uint8_t* p) : p_(p) {}
         Entry operator*() const;
         iterator& operator++() {
             p_ += 1 + *p_;
@@ -112,12 +112,9 @@ public:
 
     private:
         const uint8_t* p_ = nullptr;
-        const uint8_t* end_ = nullptr;
     };
-    iterator begin() const { return {rdata_.data(), rdata_.data() + rdata_.size()}; }
-    iterator end() const {
-        return {rdata_.data() + rdata_.size(), rdata_.data() + rdata_.size()};
-    }
+    iterator begin() const { return iterator(rdata_.data()); }
+    iterator end() const { return iterator(rdata_.data() + rdata_.size()); }
     std::span<const uint8_t> rdata() const { return rdata_; }
 
 private:
