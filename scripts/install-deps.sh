@@ -8,7 +8,8 @@ packages=(
   build-essential g++ clang lld meson ninja-build pkg-config git ca-certificates
   # libraries the targets link
   libssl-dev libpcap-dev libgtest-dev libgmock-dev libbenchmark-dev libknot-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libtbb-dev libjemalloc-dev
+  libdpdk-dev dpdk libpcap0.8-dev
   # sanitizer / fuzzer runtimes for clang builds
   libclang-rt-14-dev
   # real peers used by system tests

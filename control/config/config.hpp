@@ -1,0 +1,145 @@
+// The daemon's one configuration file: plain structs, a parser, the embedded
+// default.
+//
+// The file is YAML (read with yaml-cpp), but nothing here exposes a YAML type:
+// the dataplane and the control plane see only these structs, already checked.
+// Validation is complete at start — types, ranges, names, references between
+// sections, addresses against prefixes, overlapping links — so that nothing
+// later has to re-check a value or fail at run time because of the file.
+//
+// Every error is one line naming the file, the 1-based line and column, and
+// the key path, e.g.
+//   updproxy.yaml:14:13: links[1].prefix: "192.0.2.0/33" is not an IPv4 or IPv6 prefix (...)
+// The parser stops at the first error: one clear message to fix beats a
+// cascade of consequences of the same mistake.
+//
+// docs/configuration.md documents every key; deploy/updproxy.yaml is a
+// complete commented example; deploy/updproxy-dev.yaml is the embedded default.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace updproxy::config {
+
+// An IPv4 or IPv6 network prefix with its host bits zero (the parser refuses
+// "192.0.2.1/24" and names the network instead).
+struct IpPrefix {
+    bool v6 = false;
+    std::array<uint8_t, 16> addr{};  // network order; IPv4 in the first 4 bytes
+    uint8_t len = 0;                 // 0..32 or 0..128
+
+    // True when `a` (4 bytes for IPv4, 16 for IPv6, network order) is of the
+    // same family and inside the prefix.
+    bool contains(const uint8_t* a, bool is_v6) const;
+    // True when the two prefixes share at least one address.
+    bool overlaps(const IpPrefix& o) const;
+    std::string to_string() const;  // "192.0.2.0/24", "2001:db8:1::/64"
+    bool operator==(const IpPrefix&) const = default;
+};
+
+struct IpAddr {
+    bool v6 = false;
+    std::array<uint8_t, 16> addr{};  // network order; IPv4 in the first 4 bytes
+    std::string to_string() const;
+    bool operator==(const IpAddr&) const = default;
+};
+
+// EAL settings. The dataplane turns these into the EAL argument vector; the
+// options this section owns may not be repeated in extra_args.
+struct DpdkConfig {
+    // First = main lcore (runs the control plane), rest = one worker each.
+    std::vector<unsigned> lcores{0, 1};
+    unsigned memory_mb = 512;              // -m
+    bool no_huge = true;                   // --no-huge
+    std::string file_prefix = "updproxy";  // --file-prefix
+    std::vector<std::string> vdevs;        // --vdev, e.g. "net_pcap0,rx_pcap=x.pcap"
+    std::vector<std::string> allow;        // -a, PCI addresses (normalized "0000:01:00.0"), optional ",devargs"
+    std::vector<std::string> extra_args;   // passed to rte_eal_init as given
+    bool operator==(const DpdkConfig&) const = default;
+};
+
+struct PortConfig {
+    std::string name;    // [A-Za-z0-9_.-]+, unique among ports; used in logs and metric labels
+    // DPDK ethdev name: a vdev's name from dpdk.vdevs ("net_null0") or a PCI
+    // address, normalized to "0000:01:00.0" as rte_eth_dev_get_port_by_name wants.
+    std::string device;
+    unsigned rx_descriptors = 1024;
+    unsigned tx_descriptors = 1024;
+    bool promiscuous = true;
+    int line = 0;        // where the entry starts in the file, for later messages
+    bool operator==(const PortConfig&) const = default;
+};
+
+// One IP subnet on one L2 segment (port + VLAN tags). IPv4 and IPv6 on the
+// same segment are two links (draft-pusateri-dnssd-update-proxy-01 §3.1, §4.6).
+struct LinkConfig {
+    std::string name;    // [A-Za-z0-9_.-]+, unique among links
+    std::string port;    // a PortConfig::name
+    std::vector<uint16_t> vlan;  // empty = untagged; {id} or {outer, inner} (QinQ); ids 0..4094
+    IpPrefix prefix;     // the subnet: the on-link check for announcement sources
+    // The proxy's own address on the link: source of refresh queries, and the
+    // address it answers ARP / Neighbor Discovery for. Inside `prefix`.
+    std::optional<IpAddr> address;
+    bool check_ttl = true;  // RFC 6762 §11: drop mDNS whose IP TTL / hop limit is not 255
+    // Unicast DNS subdomain for this subnet, normalized presentation form with
+    // the trailing dot ("lab.example.com."); unset = discover (draft §3.1).
+    std::optional<std::string> subdomain;
+    int line = 0;
+    bool operator==(const LinkConfig&) const = default;
+};
+
+struct TableConfig {
+    uint32_t max_records = 1000000;       // whole table, all shards
+    uint32_t max_records_per_link = 65536;  // one link cannot starve the others
+    // Refresh query sent min + random(0..jitter) ms before a record expires
+    // (draft §4.2: 5–10 s before).
+    uint32_t refresh_lead_min_ms = 5000;
+    uint32_t refresh_lead_jitter_ms = 5000;
+    uint32_t event_ring_bytes = 4u << 20;  // per worker → control ring, power of two
+    bool operator==(const TableConfig&) const = default;
+};
+
+struct LogConfig {
+    std::string level = "info";  // trace debug info warn error
+    bool operator==(const LogConfig&) const = default;
+};
+
+struct Config {
+    std::string source;  // the file name errors were reported against
+    DpdkConfig dpdk;
+    std::vector<PortConfig> ports;
+    std::vector<LinkConfig> links;
+    TableConfig table;
+    LogConfig log;
+    uint32_t burst_size = 32;  // rx/tx burst per poll
+    bool operator==(const Config&) const = default;
+};
+
+struct ConfigError {
+    std::string file;
+    int line = 0, column = 0;  // 1-based; 0 = not known (an unreadable file)
+    std::string key;           // key path, "links[1].prefix"; empty for the whole file
+    std::string message;
+    // "file:line:column: key: message", leaving out the parts that are unknown.
+    std::string to_string() const;
+};
+
+// Parses `text` as if it came from `file` (the name is only used in errors
+// and Config::source). On error returns the first error.
+std::variant<Config, ConfigError> parse_config(std::string_view text, std::string_view file);
+// Reads and parses `path`; an unreadable file is an error with line 0.
+std::variant<Config, ConfigError> load_config(const std::string& path);
+
+// The embedded default: a working development configuration (no hugepages, one
+// net_null port, an IPv4 and an IPv6 link on it). Its text is
+// deploy/updproxy-dev.yaml, byte for byte (a unit test holds them together).
+std::string_view default_config_text();
+const Config& default_config();
+
+}  // namespace updproxy::config
