@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "control/decode_command.hpp"
+#include "control/replay_command.hpp"
 
 #ifndef UPDPROXY_VERSION
 #define UPDPROXY_VERSION "unknown"
@@ -26,6 +27,8 @@ int run(int argc, char** argv) {
 
     DecodeOptions decode_opts;
     CLI::App* decode = add_decode_command(app, decode_opts);
+    ReplayOptions replay_opts;
+    CLI::App* replay = add_replay_command(app, replay_opts);
 
     try {
         app.parse(argc, argv);
@@ -37,6 +40,7 @@ int run(int argc, char** argv) {
     }
 
     if (decode->parsed()) return run_decode(decode_opts, std::cout, std::cerr);
+    if (replay->parsed()) return run_replay(replay_opts, argv[0], std::cout, std::cerr);
 
     // No subcommand: say what there is, and fail like any other usage error.
     std::cout << app.help();

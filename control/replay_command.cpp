@@ -1,0 +1,238 @@
+#include "control/replay_command.hpp"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <CLI/CLI.hpp>
+#pragma GCC diagnostic pop
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "codec/present.hpp"
+#include "codec/types.hpp"
+#include "control/decode_command.hpp"
+#include "control/record_format.hpp"
+#include "dataplane/dpdk_dataplane.hpp"
+#include "dataplane/frame.hpp"
+
+namespace updproxy::control {
+
+namespace {
+
+using dataplane::LinkSpec;
+
+struct CaptureScan {
+    uint64_t frames = 0;
+    int linktype = 0;
+    std::vector<LinkSpec> learned;
+};
+
+std::string prefix_text(const LinkSpec& l) {
+    uint8_t ip16[16] = {};
+    if (l.v6) {
+        std::memcpy(ip16, l.prefix.data(), 16);
+    } else {
+        ip16[10] = ip16[11] = 0xFF;
+        std::memcpy(ip16 + 12, l.prefix.data(), 4);
+    }
+    return address_text(ip16) + "/" + std::to_string(l.prefix_len);
+}
+
+// Links learned from the capture: one per (VLANs, family, /24 or /64 of a
+// non-link-local source); link-local sources join their VLAN and family's
+// link, or get one of their own (169.254/16, fe80::/10) when there is none.
+bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error) {
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+    if (p == nullptr) {
+        *error = path + ": " + errbuf;
+        return false;
+    }
+    scan->linktype = pcap_datalink(p);
+    using Segment = std::tuple<uint8_t, uint16_t, uint16_t, bool>;  // vlans, family
+    std::map<std::tuple<uint8_t, uint16_t, uint16_t, bool, std::array<uint8_t, 16>>, bool> subnets;
+    std::set<Segment> link_local_only;
+    pcap_pkthdr* h;
+    const u_char* data;
+    int rc;
+    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+        ++scan->frames;
+        dataplane::FrameInfo f;
+        if (dataplane::parse_frame(scan->linktype, {data, h->caplen}, f) != dataplane::DropReason::ok) {
+            continue;
+        }
+        if (f.src_port != 5353 && f.dst_port != 5353) continue;
+        const bool v6 = f.ip_version == 6;
+        const Segment seg{f.vlan_count, f.vlan[0], f.vlan[1], v6};
+        if (dataplane::is_link_local(f.src.data(), v6)) {
+            link_local_only.insert(seg);
+            continue;
+        }
+        std::array<uint8_t, 16> net{};
+        std::memcpy(net.data(), f.src.data(), v6 ? 8 : 3);
+        subnets[{f.vlan_count, f.vlan[0], f.vlan[1], v6, net}] = true;
+    }
+    pcap_close(p);
+    if (rc == -1) {
+        *error = path + ": " + pcap_geterr(p);
+        return false;
+    }
+    std::set<Segment> covered;
+    for (const auto& [k, unused] : subnets) {
+        LinkSpec l;
+        l.vlan_count = std::get<0>(k);
+        l.vlan = {std::get<1>(k), std::get<2>(k)};
+        l.v6 = std::get<3>(k);
+        l.prefix = std::get<4>(k);
+        l.prefix_len = l.v6 ? 64 : 24;
+        covered.insert({l.vlan_count, l.vlan[0], l.vlan[1], l.v6});
+        scan->learned.push_back(l);
+    }
+    for (const auto& seg : link_local_only) {
+        if (covered.count(seg)) continue;
+        LinkSpec l;
+        l.vlan_count = std::get<0>(seg);
+        l.vlan = {std::get<1>(seg), std::get<2>(seg)};
+        l.v6 = std::get<3>(seg);
+        if (l.v6) {
+            l.prefix[0] = 0xFE;
+            l.prefix[1] = 0x80;
+            l.prefix_len = 10;
+        } else {
+            l.prefix[0] = 169;
+            l.prefix[1] = 254;
+            l.prefix_len = 16;
+        }
+        scan->learned.push_back(l);
+    }
+    for (auto& l : scan->learned) {
+        std::string name;
+        for (uint8_t i = 0; i < l.vlan_count; ++i) name += "vlan" + std::to_string(l.vlan[i]) + "-";
+        name += prefix_text(l);
+        l.name = name;
+    }
+    return true;
+}
+
+void print_stats(const dataplane::Dataplane& dp, std::ostream& err, uint64_t frames) {
+    const auto& c = dp.counters(0);
+    err << ";; replay: " << frames << " frames, " << c.mdns_messages.get()
+        << " mDNS messages, clock at the last packet " << dp.last_time_ms() << " ms (Unix time)\n";
+    for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
+        if (uint64_t n = c.frame_drop[i].get()) {
+            err << ";;   dropped " << n << " "
+                << dataplane::reason_name(static_cast<dataplane::DropReason>(i)) << '\n';
+        }
+    }
+    for (size_t i = 0; i < dataplane::kPathDropCount; ++i) {
+        if (uint64_t n = c.path_drop[i].get()) {
+            err << ";;   dropped " << n << " "
+                << dataplane::path_drop_name(static_cast<dataplane::PathDrop>(i)) << '\n';
+        }
+    }
+    for (size_t i = 0; i < dataplane::kParseReasonCount; ++i) {
+        if (uint64_t n = c.parse_error[i].get()) {
+            err << ";;   parse error " << n << " "
+                << codec::reason_name(static_cast<codec::Reason>(i)) << '\n';
+        }
+    }
+}
+
+}  // namespace
+
+CLI::App* add_replay_command(CLI::App& app, ReplayOptions& opts) {
+    CLI::App* cmd = app.add_subcommand(
+        "replay", "Run the dataplane over a capture (DPDK net_pcap) and print the service table");
+    cmd->add_option("CAPTURE", opts.capture, "pcap or pcapng capture (Ethernet)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--config", opts.config, "configuration file (links); default: learn links");
+    cmd->add_flag("--json", opts.json, "one JSON object per record and line");
+    cmd->add_flag("--stats", opts.stats, "print frame, drop and parse counters to stderr");
+    return cmd;
+}
+
+int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, std::ostream& err) {
+    if (opts.capture.find(',') != std::string::npos) {
+        err << "updproxy replay: " << opts.capture
+            << ": a capture path may not contain ',' (DPDK device arguments)\n";
+        return kExitUsage;
+    }
+    CaptureScan scan;
+    std::string error;
+    if (!scan_capture(opts.capture, &scan, &error)) {
+        err << "updproxy replay: " << error << '\n';
+        return kExitUsage;
+    }
+    if (scan.linktype != DLT_EN10MB) {
+        err << "updproxy replay: " << opts.capture << ": link type " << scan.linktype
+            << " is not Ethernet; net_pcap replays Ethernet captures only\n";
+        return kExitUsage;
+    }
+
+    dataplane::DataplaneOptions dp;
+    // Both lcores on the first CPU: replay runs the worker inline on the main
+    // lcore and needs no second core.
+    dp.eal.lcores = {0, 1};
+    dp.eal.lcore_map = "0@0,1@0";
+    dp.eal.memory_mb = 256;
+    dp.eal.no_huge = true;
+    dp.eal.telemetry = false;
+    dp.eal.file_prefix = "updproxy-replay-" + std::to_string(getpid());
+    dp.eal.vdevs = {"net_pcap_replay0,rx_pcap=" + opts.capture};
+    dp.ports = {{"capture", "net_pcap_replay0", 1024, 1024, true}};
+    dp.capture_time = true;
+    dp.links = scan.learned;
+    for (auto& l : dp.links) l.port = 0;
+
+    auto plane = dataplane::Dataplane::create(dp, argv0, &error);
+    if (!plane) {
+        err << "updproxy replay: " << error << '\n';
+        return kExitFailed;
+    }
+    const uint64_t got = plane->run_inline(scan.frames, 2000);
+    plane->shard(0).advance(plane->last_time_ms());
+
+    // The table per link, in zone-file form (or JSON lines).
+    std::map<uint16_t, std::vector<std::string>> by_link;
+    plane->shard(0).for_each([&](const table::Shard::RecordInfo& r) {
+        std::string line;
+        if (opts.json) {
+            line = "{\"link\": ";
+            codec::append_json_string(line, plane->links()[r.link].name);
+            line += ", \"name\": ";
+            codec::append_json_string(line, r.owner->to_string());
+            line += ", \"type\": ";
+            codec::append_json_string(line, codec::type_name(r.type));
+            line += ", \"ttl\": " + std::to_string(r.ttl) + ", \"rdata\": ";
+            codec::append_json_string(line, rdata_text(r.type, r.rrclass, r.rdata));
+            line += ", \"source\": ";
+            codec::append_json_string(line, address_text(r.host->ip.data()));
+            line += ", \"cache_flush\": ";
+            line += r.cache_flush ? "true" : "false";
+            line += "}";
+        } else {
+            line = zone_line(*r.owner, r.ttl, r.rrclass, r.type, r.rdata);
+        }
+        by_link[r.link].push_back(std::move(line));
+    });
+    for (auto& [link, lines] : by_link) {
+        std::sort(lines.begin(), lines.end());
+        if (!opts.json) out << "; link " << plane->links()[link].name << '\n';
+        for (const auto& l : lines) out << l << '\n';
+    }
+    if (opts.stats) print_stats(*plane, err, got);
+    if (got < scan.frames) {
+        err << "updproxy replay: only " << got << " of " << scan.frames
+            << " frames came through net_pcap\n";
+        return kExitFailed;
+    }
+    return kExitOk;
+}
+
+}  // namespace updproxy::control

@@ -1,0 +1,445 @@
+#include "dataplane/dpdk_dataplane.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace updproxy::dataplane {
+
+uint64_t monotonic_ms() {
+    timespec ts;
+    // vDSO, no syscall: read once per burst.
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+namespace {
+
+constexpr uint16_t kMaxBurst = 64;
+// mDNS messages may be 9000 bytes (RFC 6762 §17); a jumbo frame with two tags.
+constexpr size_t kLinearBuf = 9216 + 64;
+constexpr unsigned kPoolCache = 256;
+
+int g_ts_offset = -1;
+uint64_t g_ts_flag = 0;
+
+std::string rte_err(int e) { return rte_strerror(e < 0 ? -e : e); }
+
+}  // namespace
+
+class Worker {
+public:
+    Worker(size_t index, unsigned lcore, const DataplaneOptions& opts, const LinkTable& links,
+           const std::vector<uint16_t>& port_ids, const std::vector<Mac>& macs,
+           rte_mempool* pool)
+        : index_(index),
+          lcore_(lcore),
+          opts_(opts),
+          port_ids_(port_ids),
+          pool_(pool),
+          events_(opts.event_ring_bytes),
+          queries_(opts.query_ring_bytes),
+          tx_(opts.tx_ring_bytes),
+          shard_(shard_config(opts, index), &events_),
+          counters_(links.size()),
+          path_(PathConfig{&links, macs, opts.parse}, &shard_, &queries_, &counters_),
+          links_(links),
+          linear_(kLinearBuf) {}
+
+    static table::ShardConfig shard_config(const DataplaneOptions& o, size_t index) {
+        table::ShardConfig c = o.table;
+        c.shard_id = static_cast<uint16_t>(index);
+        c.link_count = static_cast<uint16_t>(std::max<size_t>(o.links.size(), 1));
+        return c;
+    }
+
+    // One poll of every port; returns the number of frames received.
+    uint16_t poll_once(uint64_t now_ms) {
+        uint16_t total = 0;
+        uint64_t burst_now = now_ms;
+        const uint16_t burst = std::min<uint16_t>(opts_.burst, kMaxBurst);
+        for (size_t p = 0; p < port_ids_.size(); ++p) {
+            rte_mbuf* pkts[kMaxBurst];
+            const uint16_t n =
+                rte_eth_rx_burst(port_ids_[p], static_cast<uint16_t>(index_), pkts, burst);
+            for (uint16_t i = 0; i < n; ++i) {
+                uint64_t t = burst_now;
+                if (opts_.capture_time && g_ts_offset >= 0 && (pkts[i]->ol_flags & g_ts_flag)) {
+                    t = capture_ms(pkts[i]);
+                    if (t != last_ms_) shard_.advance(t);  // replay: timers between packets
+                    last_ms_ = t;
+                }
+                handle(pkts[i], static_cast<uint16_t>(p), t);
+            }
+            if (n) rte_pktmbuf_free_bulk(pkts, n);  // nothing keeps pointers into them
+            total = static_cast<uint16_t>(total + n);
+        }
+        drain_tx_requests();
+        counters_.bursts.add();
+        if (total) counters_.busy_bursts.add();
+        if (!opts_.capture_time) {
+            shard_.advance(now_ms);
+            last_ms_ = now_ms;
+        }
+        shard_.flush_events();
+        queries_.flush();
+        return total;
+    }
+
+    void run(const std::atomic<bool>& stop) {
+        while (!stop.load(std::memory_order_relaxed)) poll_once(monotonic_ms());
+    }
+
+    uint64_t capture_ms(rte_mbuf* m) const {
+        // DPDK 22.11's net_pcap stores the capture timestamp in microseconds
+        // (checked against the capture's own timestamps by the replay test).
+        const uint64_t us = *RTE_MBUF_DYNFIELD(m, g_ts_offset, rte_mbuf_timestamp_t*);
+        return us / 1000;
+    }
+
+    void handle(rte_mbuf* m, uint16_t port, uint64_t now_ms) {
+        std::span<const uint8_t> frame;
+        if (m->nb_segs == 1) {
+            frame = {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len};
+        } else {
+            if (m->pkt_len > linear_.size()) {
+                counters_.rx_packets.add();
+                counters_.path_drop[static_cast<size_t>(PathDrop::too_big)].add();
+                return;
+            }
+            // A multi-segment frame (jumbo mDNS) is read into one buffer.
+            const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, linear_.data());
+            frame = {static_cast<const uint8_t*>(p), m->pkt_len};
+        }
+        StrippedVlans sv;
+        if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) {
+            sv.count = 2;
+            sv.vlan = {static_cast<uint16_t>(m->vlan_tci_outer & 0xFFF),
+                       static_cast<uint16_t>(m->vlan_tci & 0xFFF)};
+        } else if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) {
+            sv.count = 1;
+            sv.vlan[0] = m->vlan_tci & 0xFFF;
+        }
+        uint8_t reply[128];
+        const size_t n = path_.handle(frame, port, sv, now_ms, reply);
+        if (n) send(port, {reply, n});
+    }
+
+    void send(uint16_t port, std::span<const uint8_t> frame) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        if (m == nullptr) {
+            counters_.tx_failed.add();
+            return;
+        }
+        char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+        if (d == nullptr) {
+            rte_pktmbuf_free(m);
+            counters_.tx_failed.add();
+            return;
+        }
+        std::memcpy(d, frame.data(), frame.size());
+        if (rte_eth_tx_burst(port_ids_[port], static_cast<uint16_t>(index_), &m, 1) == 1) {
+            counters_.tx_packets.add();
+            counters_.tx_bytes.add(frame.size());
+        } else {
+            rte_pktmbuf_free(m);
+            counters_.tx_failed.add();
+        }
+    }
+
+    void drain_tx_requests() {
+        tx_.consume(
+            [&](std::span<const uint8_t> msg) {
+                if (msg.size() < sizeof(TxHeader)) return;
+                TxHeader h;
+                std::memcpy(&h, msg.data(), sizeof h);
+                if (h.link >= links_.size() || msg.size() != sizeof h + h.len) {
+                    counters_.tx_requests_dropped.add();
+                    return;
+                }
+                const LinkSpec& l = links_[h.link];
+                if (!l.has_address) {
+                    counters_.tx_requests_dropped.add();
+                    return;
+                }
+                static constexpr uint8_t kV4[16] = {224, 0, 0, 251};
+                static constexpr uint8_t kV6[16] = {0xFF, 2, 0, 0, 0, 0, 0, 0,
+                                                    0,    0, 0, 0, 0, 0, 0, 0xFB};
+                const uint8_t* dst = h.multicast ? (l.v6 ? kV6 : kV4) : h.dst;
+                L2 l2;
+                l2.src = path_.config().port_macs[l.port];
+                if (h.multicast) {
+                    l2.dst = multicast_mac(dst, l.v6);
+                } else {
+                    std::memcpy(l2.dst.data(), h.dst_mac, 6);
+                }
+                l2.vlan_count = l.vlan_count;
+                l2.vlan = l.vlan;
+                const size_t n = build_udp(linear_, l2, l.v6, l.address.data(), dst, h.src_port,
+                                           h.dst_port, 255, msg.subspan(sizeof h, h.len));
+                if (n == 0) {
+                    counters_.tx_requests_dropped.add();
+                    return;
+                }
+                send(l.port, {linear_.data(), n});
+            },
+            64);
+    }
+
+    size_t index_;
+    unsigned lcore_;
+    const DataplaneOptions& opts_;
+    const std::vector<uint16_t>& port_ids_;
+    rte_mempool* pool_;
+    table::EventRing events_;
+    table::EventRing queries_;
+    table::EventRing tx_;
+    table::Shard shard_;
+    WorkerCounters counters_;
+    PacketPath path_;
+    const LinkTable& links_;
+    std::vector<uint8_t> linear_;
+    uint64_t last_ms_ = 0;
+    std::atomic<bool>* stop_ = nullptr;
+};
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+int worker_main(void* arg) {
+    static_cast<Worker*>(arg)->run(g_stop);
+    return 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const char* argv0,
+                                             std::string* error) {
+    std::unique_ptr<Dataplane> dp(new Dataplane());
+    dp->opts_ = opts;
+
+    // ---- EAL arguments from the configuration ----
+    std::vector<std::string> args{argv0 ? argv0 : "updproxy"};
+    if (opts.eal.lcores.size() < 2) {
+        *error = "dpdk.lcores: need a main lcore and at least one worker lcore";
+        return nullptr;
+    }
+    if (opts.eal.lcore_map.empty()) {
+        std::string lc;
+        for (unsigned c : opts.eal.lcores) lc += (lc.empty() ? "" : ",") + std::to_string(c);
+        args.insert(args.end(), {"-l", lc});
+    } else {
+        args.insert(args.end(), {"--lcores", opts.eal.lcore_map});
+    }
+    args.insert(args.end(), {"--main-lcore", std::to_string(opts.eal.lcores[0])});
+    args.insert(args.end(), {"-m", std::to_string(opts.eal.memory_mb)});
+    if (opts.eal.no_huge) args.insert(args.end(), {"--no-huge", "--no-shconf"});
+    args.insert(args.end(), {"--file-prefix", opts.eal.file_prefix});
+    for (const auto& v : opts.eal.vdevs) args.insert(args.end(), {"--vdev", v});
+    if (opts.eal.allow.empty()) {
+        args.push_back("--no-pci");
+    } else {
+        for (const auto& a : opts.eal.allow) args.insert(args.end(), {"-a", a});
+    }
+    if (!opts.eal.telemetry) args.push_back("--no-telemetry");
+    args.insert(args.end(), {"--log-level", "lib.eal:error", "--log-level", "pmd:error"});
+    for (const auto& e : opts.eal.extra_args) args.push_back(e);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
+        *error = "dpdk: EAL initialisation failed: " + rte_err(rte_errno) +
+                 " (check dpdk.vdevs, dpdk.lcores and dpdk.allow)";
+        return nullptr;
+    }
+    const unsigned workers = rte_lcore_count() - 1;
+    if (workers == 0) {
+        *error = "dpdk.lcores: no worker lcore available";
+        return nullptr;
+    }
+
+    // ---- ports ----
+    for (const auto& p : opts.ports) {
+        uint16_t id;
+        if (rte_eth_dev_get_port_by_name(p.device.c_str(), &id) != 0) {
+            *error = "ports." + p.name + ".device: no DPDK port named \"" + p.device +
+                     "\" (a vdev from dpdk.vdevs or a PCI address from dpdk.allow)";
+            return nullptr;
+        }
+        dp->port_ids_.push_back(id);
+    }
+    for (const auto& l : opts.links) dp->links_.add(l);
+
+    const unsigned nb_mbufs =
+        std::max(8192u, static_cast<unsigned>(dp->port_ids_.size()) * workers * 4096u);
+    auto* pool = rte_pktmbuf_pool_create("updproxy_mbufs", nb_mbufs, kPoolCache, 0,
+                                         RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    if (pool == nullptr) {
+        *error = "dpdk: cannot create the mbuf pool (" + rte_err(rte_errno) +
+                 "); raise dpdk.memory_mb";
+        return nullptr;
+    }
+    dp->pool_ = pool;
+
+    if (opts.capture_time) {
+        if (rte_mbuf_dyn_rx_timestamp_register(&g_ts_offset, &g_ts_flag) != 0) g_ts_offset = -1;
+    }
+
+    for (size_t i = 0; i < dp->port_ids_.size(); ++i) {
+        const uint16_t id = dp->port_ids_[i];
+        const std::string where = "ports." + opts.ports[i].name + " (" + opts.ports[i].device + ")";
+        rte_eth_dev_info info;
+        if (rte_eth_dev_info_get(id, &info) != 0) {
+            *error = where + ": cannot read device info";
+            return nullptr;
+        }
+        const uint16_t nq = static_cast<uint16_t>(workers);
+        if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
+            *error = where + ": has " + std::to_string(info.max_rx_queues) +
+                     " RX queues but " + std::to_string(nq) +
+                     " workers need one each; use fewer dpdk.lcores";
+            return nullptr;
+        }
+        rte_eth_conf conf{};
+        if (nq > 1 && info.flow_type_rss_offloads != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            // Hash on the source address only where the NIC can: every
+            // packet of one host then reaches one worker and one shard.
+            uint64_t hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
+            if (info.flow_type_rss_offloads & RTE_ETH_RSS_L3_SRC_ONLY) hf |= RTE_ETH_RSS_L3_SRC_ONLY;
+            conf.rx_adv_conf.rss_conf.rss_hf = hf;
+        }
+        if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) {
+            conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+        }
+        if (opts.capture_time && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP)) {
+            conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+        }
+        int rc = rte_eth_dev_configure(id, nq, nq, &conf);
+        if (rc != 0) {
+            *error = where + ": configure failed: " + rte_err(rc);
+            return nullptr;
+        }
+        uint16_t nb_rxd = opts.ports[i].rx_descriptors, nb_txd = opts.ports[i].tx_descriptors;
+        rte_eth_dev_adjust_nb_rx_tx_desc(id, &nb_rxd, &nb_txd);
+        const int socket = rte_eth_dev_socket_id(id);
+        for (uint16_t q = 0; q < nq; ++q) {
+            rc = rte_eth_rx_queue_setup(id, q, nb_rxd, static_cast<unsigned>(socket), nullptr, pool);
+            if (rc != 0) {
+                *error = where + ": RX queue " + std::to_string(q) + ": " + rte_err(rc);
+                return nullptr;
+            }
+            rc = rte_eth_tx_queue_setup(id, q, nb_txd, static_cast<unsigned>(socket), nullptr);
+            if (rc != 0) {
+                *error = where + ": TX queue " + std::to_string(q) + ": " + rte_err(rc);
+                return nullptr;
+            }
+        }
+        rte_ether_addr mac;
+        rte_eth_macaddr_get(id, &mac);
+        Mac m;
+        std::memcpy(m.data(), mac.addr_bytes, 6);
+        dp->macs_.push_back(m);
+    }
+
+    // ---- workers ----
+    unsigned lcore;
+    size_t w = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        dp->workers_.push_back(std::make_unique<Worker>(w++, lcore, dp->opts_, dp->links_,
+                                                        dp->port_ids_, dp->macs_, pool));
+    }
+
+    for (size_t i = 0; i < dp->port_ids_.size(); ++i) {
+        const uint16_t id = dp->port_ids_[i];
+        const int rc = rte_eth_dev_start(id);
+        if (rc != 0) {
+            *error = "ports." + opts.ports[i].name + " (" + opts.ports[i].device +
+                     "): start failed: " + rte_err(rc);
+            return nullptr;
+        }
+        if (opts.ports[i].promiscuous) rte_eth_promiscuous_enable(id);
+        rte_eth_allmulticast_enable(id);
+    }
+    dp->ports_started_ = true;
+    return dp;
+}
+
+Dataplane::~Dataplane() {
+    stop();
+    if (ports_started_) {
+        for (uint16_t id : port_ids_) {
+            rte_eth_dev_stop(id);
+            rte_eth_dev_close(id);
+        }
+    }
+    workers_.clear();
+    if (pool_) rte_mempool_free(static_cast<rte_mempool*>(pool_));
+    rte_eal_cleanup();
+}
+
+void Dataplane::start() {
+    if (started_) return;
+    g_stop = false;
+    unsigned lcore;
+    size_t w = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        rte_eal_remote_launch(worker_main, workers_[w++].get(), lcore);
+    }
+    started_ = true;
+}
+
+void Dataplane::stop() {
+    if (!started_) return;
+    g_stop = true;
+    rte_eal_mp_wait_lcore();
+    started_ = false;
+    // Drain: whatever the ports still hold is received and freed.
+    for (auto& w : workers_) {
+        for (int i = 0; i < 4; ++i) w->poll_once(monotonic_ms());
+    }
+}
+
+uint64_t Dataplane::run_inline(uint64_t frames, uint64_t idle_ms) {
+    Worker& w = *workers_[0];
+    uint64_t got = 0;
+    uint64_t last_rx = monotonic_ms();
+    while (got < frames) {
+        const uint64_t now = monotonic_ms();
+        const uint16_t n = w.poll_once(now);
+        got += n;
+        if (n) {
+            last_rx = now;
+        } else if (now - last_rx > idle_ms) {
+            break;
+        }
+    }
+    return got;
+}
+
+uint64_t Dataplane::last_time_ms() const { return workers_.empty() ? 0 : workers_[0]->last_ms_; }
+
+table::EventRing& Dataplane::events(size_t w) { return workers_[w]->events_; }
+table::EventRing& Dataplane::queries(size_t w) { return workers_[w]->queries_; }
+table::EventRing& Dataplane::tx(size_t w) { return workers_[w]->tx_; }
+table::Shard& Dataplane::shard(size_t w) { return workers_[w]->shard_; }
+const WorkerCounters& Dataplane::counters(size_t w) const { return workers_[w]->counters_; }
+
+Dataplane::PortStats Dataplane::port_stats(size_t i) const {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port_ids_[i], &s);
+    return {s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf};
+}
+
+}  // namespace updproxy::dataplane

@@ -1,0 +1,134 @@
+// The DPDK side of the dataplane: EAL, ports, mbuf pools and the poll-mode
+// worker loop. One worker per worker lcore; each owns one RX and one TX queue
+// on every port, its shard of the service table, its counters and three
+// single-producer/single-consumer rings:
+//
+//   events   worker -> control   table changes (table::EventRing)
+//   queries  worker -> control   unicast DNS queries to the proxy
+//   tx       control -> worker   frames the control plane asks to send
+//
+// Everything that does not touch an mbuf (classification, links, checks,
+// parsing, ARP/ND) is PacketPath, which the tests drive without DPDK.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/links.hpp"
+#include "dataplane/packet_path.hpp"
+#include "dataplane/table/event_ring.hpp"
+#include "dataplane/table/shard.hpp"
+
+namespace updproxy::dataplane {
+
+struct EalOptions {
+    std::vector<unsigned> lcores{0, 1};  // the first is the main lcore (control plane)
+    // Instead of `lcores`: an EAL --lcores map such as "0@0,1@0" (lcore@cpu).
+    std::string lcore_map;
+    unsigned memory_mb = 512;
+    bool no_huge = true;
+    std::string file_prefix = "updproxy";
+    std::vector<std::string> vdevs;
+    std::vector<std::string> allow;  // PCI allow-list; empty with vdevs only = --no-pci
+    std::vector<std::string> extra_args;
+    bool telemetry = true;
+};
+
+struct PortOptions {
+    std::string name;    // as the configuration calls it
+    std::string device;  // DPDK device name (vdev or PCI)
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
+    bool promiscuous = true;
+};
+
+struct DataplaneOptions {
+    EalOptions eal;
+    std::vector<PortOptions> ports;
+    // Links name ports by index into `ports`.
+    std::vector<LinkSpec> links;
+    table::ShardConfig table;  // per shard; max_records are divided among shards
+    size_t event_ring_bytes = 4u << 20;
+    size_t query_ring_bytes = 1u << 20;
+    size_t tx_ring_bytes = 1u << 20;
+    uint16_t burst = 32;
+    // Replay: take each packet's time from the capture (pcap PMD RX timestamp
+    // offload) instead of the clock.
+    bool capture_time = false;
+    codec::ParseOptions parse;
+};
+
+// A request from the control plane to send one UDP datagram on a link
+// (followed by `len` payload bytes in the tx ring).
+#pragma pack(push, 1)
+struct TxHeader {
+    uint16_t link;
+    uint8_t multicast;    // 1: to the mDNS group; 0: unicast to dst/dst_mac
+    uint8_t pad;
+    uint8_t dst[16];
+    uint8_t dst_mac[6];
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint16_t len;
+};
+#pragma pack(pop)
+
+class Worker;
+
+class Dataplane {
+public:
+    // Initialises the EAL and every port. On failure returns nullptr and sets
+    // `error` to one line naming what failed and where.
+    static std::unique_ptr<Dataplane> create(const DataplaneOptions& opts, const char* argv0,
+                                             std::string* error);
+    ~Dataplane();
+    Dataplane(const Dataplane&) = delete;
+    Dataplane& operator=(const Dataplane&) = delete;
+
+    // Launches one worker per worker lcore.
+    void start();
+    // Asks the workers to stop, waits for them, drains and stops the ports.
+    void stop();
+    // Runs the single worker on the calling (main) lcore until `frames`
+    // frames were received on all ports or `idle_ms` passed with none; for
+    // replay. Returns the number of frames received.
+    uint64_t run_inline(uint64_t frames, uint64_t idle_ms);
+
+    size_t worker_count() const { return workers_.size(); }
+    table::EventRing& events(size_t w);
+    table::EventRing& queries(size_t w);
+    table::EventRing& tx(size_t w);
+    table::Shard& shard(size_t w);
+    const WorkerCounters& counters(size_t w) const;
+    const LinkTable& links() const { return links_; }
+    const std::vector<PortOptions>& ports() const { return opts_.ports; }
+    uint16_t port_id(size_t i) const { return port_ids_[i]; }
+    const Mac& port_mac(size_t i) const { return macs_[i]; }
+    // Last time (ms) the capture clock reached, for replay.
+    uint64_t last_time_ms() const;
+
+    struct PortStats {
+        uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
+    };
+    PortStats port_stats(size_t i) const;
+
+private:
+    Dataplane() = default;
+    DataplaneOptions opts_;
+    LinkTable links_;
+    std::vector<uint16_t> port_ids_;
+    std::vector<Mac> macs_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    void* pool_ = nullptr;
+    bool started_ = false;
+    bool ports_started_ = false;
+};
+
+// Wall and monotonic clocks in milliseconds.
+uint64_t monotonic_ms();
+
+}  // namespace updproxy::dataplane

@@ -1,0 +1,175 @@
+#include "dataplane/packet_path.hpp"
+
+#include <cstring>
+
+namespace updproxy::dataplane {
+
+namespace {
+
+constexpr uint16_t kMdnsPort = 5353;
+constexpr uint16_t kDnsPort = 53;
+constexpr uint8_t kMdnsV4[4] = {224, 0, 0, 251};
+constexpr uint8_t kMdnsV6[16] = {0xFF, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFB};
+
+bool is_mdns_group(const FrameInfo& f) {
+    return f.ip_version == 4 ? std::memcmp(f.dst.data(), kMdnsV4, 4) == 0
+                             : std::memcmp(f.dst.data(), kMdnsV6, 16) == 0;
+}
+
+// Tags stripped by the NIC sit outside any still in the frame.
+void merge_vlans(FrameInfo& f, const StrippedVlans& s) {
+    if (s.count == 0) return;
+    std::array<uint16_t, 2> v{0, 0};
+    uint8_t n = 0;
+    for (uint8_t i = 0; i < s.count && n < 2; ++i) v[n++] = s.vlan[i];
+    for (uint8_t i = 0; i < f.vlan_count && n < 2; ++i) v[n++] = f.vlan[i];
+    f.vlan = v;
+    f.vlan_count = n;
+}
+
+}  // namespace
+
+L2 PacketPath::reply_l2(uint16_t port, const FrameInfo& f) const {
+    L2 l2;
+    if (port < cfg_.port_macs.size()) l2.src = cfg_.port_macs[port];
+    l2.vlan_count = f.vlan_count;
+    l2.vlan = f.vlan;
+    return l2;
+}
+
+size_t PacketPath::handle(std::span<const uint8_t> frame, uint16_t port,
+                          const StrippedVlans& stripped, uint64_t now_ms,
+                          std::span<uint8_t> reply) {
+    c_->rx_packets.add();
+    c_->rx_bytes.add(frame.size());
+    FrameInfo f;
+    const DropReason r = parse_ethernet(frame, f);
+    merge_vlans(f, stripped);
+    const LinkTable& links = *cfg_.links;
+
+    if (r != DropReason::ok) {
+        // ARP and Neighbor Solicitation for our addresses are answered here:
+        // hosts answering our unicast refresh queries need our MAC.
+        if (r == DropReason::not_ip) {
+            if (const uint8_t* target = arp_request_target(frame)) {
+                if (links.owner_of(port, f, target, false) != kNoLink) {
+                    const size_t n = build_arp_reply(reply, frame, reply_l2(port, f), target);
+                    if (n) {
+                        c_->arp_replies.add();
+                        return n;
+                    }
+                }
+                drop(PathDrop::not_arp_for_us);
+                return 0;
+            }
+        } else if (r == DropReason::not_udp && f.ip_version == 6) {
+            if (const uint8_t* target = neighbor_solicit_target(frame, f)) {
+                if (links.owner_of(port, f, target, true) != kNoLink) {
+                    const size_t n = build_neighbor_advert(reply, frame, f, reply_l2(port, f), target);
+                    if (n) {
+                        c_->nd_replies.add();
+                        return n;
+                    }
+                }
+                drop(PathDrop::not_arp_for_us);
+                return 0;
+            }
+        }
+        c_->frame_drop[static_cast<size_t>(r)].add();
+        return 0;
+    }
+
+    const bool v6 = f.ip_version == 6;
+    if (f.dst_port == kDnsPort) {
+        // Unicast DNS to the proxy: the client may be anywhere, so no on-link
+        // or TTL rule applies; only the destination must be ours.
+        const uint16_t owner = links.owner_of(port, f, f.dst.data(), v6);
+        if (owner == kNoLink) {
+            drop(PathDrop::dns_not_service);
+            return 0;
+        }
+        uint8_t* p = query_ring_ ? query_ring_->reserve(sizeof(QueryHeader) + f.payload.size())
+                                 : nullptr;
+        if (p == nullptr) {
+            drop(PathDrop::query_ring_full);
+            return 0;
+        }
+        QueryHeader h{};
+        h.port = port;
+        h.link = owner;
+        h.v6 = v6;
+        h.vlan_count = f.vlan_count;
+        h.vlan[0] = f.vlan[0];
+        h.vlan[1] = f.vlan[1];
+        std::memcpy(h.src, f.src.data(), 16);
+        std::memcpy(h.dst, f.dst.data(), 16);
+        std::memcpy(h.src_mac, frame.data() + 6, 6);
+        h.src_port = f.src_port;
+        h.dst_port = f.dst_port;
+        h.time_ms = now_ms;
+        h.len = static_cast<uint16_t>(f.payload.size());
+        std::memcpy(p, &h, sizeof h);
+        std::memcpy(p + sizeof h, f.payload.data(), f.payload.size());
+        query_ring_->commit();
+        c_->dns_queries.add();
+        return 0;
+    }
+    if (f.dst_port != kMdnsPort && f.src_port != kMdnsPort) {
+        drop(PathDrop::not_dns_port);
+        return 0;
+    }
+
+    LinkMiss miss;
+    const uint16_t link = links.lookup(port, f, &miss);
+    if (link == kNoLink) {
+        drop(miss == LinkMiss::no_link ? PathDrop::no_link : PathDrop::off_link_source);
+        return 0;
+    }
+    const LinkSpec& spec = links[link];
+    if (spec.check_ttl && f.ttl != 255) {
+        drop(PathDrop::ttl_not_255);
+        return 0;
+    }
+    if (!is_mdns_group(f) &&
+        !(spec.has_address && std::memcmp(spec.address.data(), f.dst.data(), v6 ? 16 : 4) == 0)) {
+        drop(PathDrop::not_for_us);
+        return 0;
+    }
+    if (link < c_->link_packets.size()) {
+        c_->link_packets[link].add();
+        c_->link_bytes[link].add(frame.size());
+    }
+    auto m = codec::Message::parse(f.payload, cfg_.parse);
+    if (!m) {
+        const auto reason = static_cast<size_t>(m.reason());
+        c_->parse_error[reason < kParseReasonCount ? reason : 0].add();
+        return 0;
+    }
+    c_->mdns_messages.add();
+    table::Origin o;
+    o.link = link;
+    o.host = v6 ? table::HostAddr::from_v6(f.src.data(), frame.data() + 6)
+                : table::HostAddr::from_v4(f.src.data(), frame.data() + 6);
+    o.src_port = f.src_port;
+    o.dst_port = f.dst_port;
+    shard_->ingest(*m, o, now_ms);
+    return 0;
+}
+
+std::string_view path_drop_name(PathDrop d) {
+    switch (d) {
+        case PathDrop::not_dns_port: return "not_dns_port";
+        case PathDrop::no_link: return "no_link";
+        case PathDrop::off_link_source: return "off_link_source";
+        case PathDrop::ttl_not_255: return "ttl_not_255";
+        case PathDrop::not_for_us: return "not_for_us";
+        case PathDrop::dns_not_service: return "dns_not_service";
+        case PathDrop::query_ring_full: return "query_ring_full";
+        case PathDrop::too_big: return "too_big";
+        case PathDrop::not_arp_for_us: return "not_arp_for_us";
+        case PathDrop::count_: break;
+    }
+    return "unknown";
+}
+
+}  // namespace updproxy::dataplane

@@ -1,0 +1,88 @@
+// What a worker does with one received frame, independent of how it arrived
+// (DPDK mbuf, pcap record, test buffer).
+//
+//   classify (Ethernet, VLAN/QinQ, IPv4/IPv6, UDP)    -> frame_drop[reason]
+//   ARP request / IPv6 NS for one of our addresses    -> reply frame
+//   UDP 53 to one of our addresses                     -> query ring (control plane)
+//   UDP 5353: link lookup (port, VLAN, source subnet)  -> path_drop[no_link/off_link]
+//             IP TTL 255 (RFC 6762 §11, per link)      -> path_drop[ttl_not_255]
+//             multicast group or our unicast address   -> path_drop[not_for_us]
+//             codec parse, zero-copy over the payload  -> parse_error[reason]
+//             the worker's shard                       -> table events
+//
+// No allocation, no lock, no syscall. The caller owns the frame bytes only for
+// the duration of the call; nothing here keeps a pointer into them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "codec/message.hpp"
+#include "dataplane/counters.hpp"
+#include "dataplane/frame.hpp"
+#include "dataplane/frame_build.hpp"
+#include "dataplane/links.hpp"
+#include "dataplane/table/event_ring.hpp"
+#include "dataplane/table/shard.hpp"
+
+namespace updproxy::dataplane {
+
+// A unicast DNS query handed to the control plane (in an EventRing), followed
+// by the DNS message bytes.
+#pragma pack(push, 1)
+struct QueryHeader {
+    uint16_t port;
+    uint16_t link;  // the link that owns the destination address
+    uint8_t v6;
+    uint8_t vlan_count;
+    uint16_t vlan[2];
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint8_t src_mac[6];
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint64_t time_ms;
+    uint16_t len;
+};
+#pragma pack(pop)
+
+// Tags a NIC stripped into mbuf metadata (RTE_MBUF_F_RX_VLAN_STRIPPED,
+// RTE_MBUF_F_RX_QINQ_STRIPPED), outermost first.
+struct StrippedVlans {
+    uint8_t count = 0;
+    std::array<uint16_t, 2> vlan{0, 0};
+};
+
+struct PathConfig {
+    const LinkTable* links = nullptr;
+    // MAC address of each port, by port id (source of replies).
+    std::vector<Mac> port_macs;
+    codec::ParseOptions parse;
+};
+
+class PacketPath {
+public:
+    PacketPath(const PathConfig& cfg, table::Shard* shard, table::EventRing* query_ring,
+               WorkerCounters* counters)
+        : cfg_(cfg), shard_(shard), query_ring_(query_ring), c_(counters) {}
+
+    // Handles one frame received on `port` at `now_ms`. When the frame asks
+    // for an answer (ARP, ND), writes it into `reply` and returns its length.
+    size_t handle(std::span<const uint8_t> frame, uint16_t port, const StrippedVlans& stripped,
+                  uint64_t now_ms, std::span<uint8_t> reply);
+
+    const PathConfig& config() const { return cfg_; }
+
+private:
+    void drop(PathDrop d) { c_->path_drop[static_cast<size_t>(d)].add(); }
+    L2 reply_l2(uint16_t port, const FrameInfo& f) const;
+
+    PathConfig cfg_;
+    table::Shard* shard_;
+    table::EventRing* query_ring_;
+    WorkerCounters* c_;
+};
+
+}  // namespace updproxy::dataplane
