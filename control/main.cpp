@@ -9,6 +9,7 @@
 #include <exception>
 #include <iostream>
 
+#include "control/daemon.hpp"
 #include "control/decode_command.hpp"
 #include "control/replay_command.hpp"
 
@@ -27,6 +28,8 @@ int run(int argc, char** argv) {
 
     DecodeOptions decode_opts;
     CLI::App* decode = add_decode_command(app, decode_opts);
+    RunOptions run_opts;
+    CLI::App* run_cmd = add_run_command(app, run_opts);
     ReplayOptions replay_opts;
     CLI::App* replay = add_replay_command(app, replay_opts);
 
@@ -40,6 +43,7 @@ int run(int argc, char** argv) {
     }
 
     if (decode->parsed()) return run_decode(decode_opts, std::cout, std::cerr);
+    if (run_cmd->parsed()) return run_daemon(run_opts, argv[0], std::cout, std::cerr);
     if (replay->parsed()) return run_replay(replay_opts, argv[0], std::cout, std::cerr);
 
     // No subcommand: say what there is, and fail like any other usage error.

@@ -53,9 +53,15 @@ std::string_view suggest(std::string_view word, const std::vector<std::string_vi
     std::string_view best;
     size_t best_d = max_distance + 1;
     for (auto c : candidates) {
-        const size_t d = edit_distance(word, c);
-        // A one-letter word is within two edits of every short key; only an
-        // exact case-insensitive match would be a real suggestion then.
+        size_t d = edit_distance(word, c);
+        // "warning" for "warn", "err" for "error": a prefix of three or more
+        // letters is as good a clue as a typo.
+        const size_t common = std::min(word.size(), c.size());
+        if (common >= 3 && edit_distance(word.substr(0, common), c.substr(0, common)) == 0) {
+            d = std::min<size_t>(d, 1);
+        }
+        // Two edits turn any one- or two-letter word into any other: a
+        // suggestion must keep at least one letter of the word.
         if (d < best_d && d < std::max(word.size(), c.size())) {
             best = c;
             best_d = d;
@@ -84,10 +90,40 @@ std::string quote(std::string_view text) {
     return out;
 }
 
-Node Node::root(const YAML::Node& node, const std::string& file) {
+Position empty_item_position(const std::string& text, const YAML::Mark& next) {
+    if (next.pos < 0) return position_of(next);
+    // Walk back line by line from the token after the item; in each line only
+    // the part before a comment counts.
+    size_t end = std::min(static_cast<size_t>(next.pos), text.size());
+    int line = next.line;
+    while (true) {
+        const size_t start = text.rfind('\n', end == 0 ? std::string::npos : end - 1);
+        const size_t line_start = start == std::string::npos ? 0 : start + 1;
+        std::string_view l(text.data() + line_start, end - line_start);
+        for (size_t i = 0; i < l.size(); ++i) {
+            if (l[i] == '#' && (i == 0 || l[i - 1] == ' ' || l[i - 1] == '\t')) {
+                l = l.substr(0, i);
+                break;
+            }
+        }
+        const size_t last = l.find_last_not_of(" \t\r\n");
+        if (last != std::string_view::npos) {
+            if (l[last] == '-' || l[last] == ',' || l[last] == '[') {
+                return {line + 1, static_cast<int>(last) + 1};
+            }
+            break;
+        }
+        if (line_start == 0) break;
+        end = line_start - 1;
+        --line;
+    }
+    return position_of(next);
+}
+
+Node Node::root(const YAML::Node& node, const Source& src) {
     Position p = position_of(node.Mark());
     if (p.line == 0) p = {1, 1};
-    return Node(node, "", p, p, &file);
+    return Node(node, "", p, p, &src);
 }
 
 std::string_view Node::kind() const {
@@ -102,12 +138,19 @@ std::string_view Node::kind() const {
 void Node::fail(std::string message) const { fail_at(pos_, std::move(message)); }
 
 void Node::fail_at(Position pos, std::string message) const {
-    throw Failure{ConfigError{*file_, pos.line, pos.column, path_, std::move(message)}};
+    throw Failure{ConfigError{src_->file, pos.line, pos.column, path_, std::move(message)}};
 }
 
 std::string Node::child_path(std::string_view key) const {
-    if (path_.empty()) return std::string(key);
-    return path_ + "." + std::string(key);
+    // A key that is not a plain name (a misplaced value, a multi-line plain
+    // scalar) is quoted so the path stays one readable line.
+    const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+    const std::string k = plain ? std::string(key) : quote(key);
+    if (path_.empty()) return k;
+    return path_ + "." + k;
 }
 
 void Node::expect_map() const {
@@ -117,11 +160,11 @@ void Node::expect_map() const {
 void Node::check_known_keys(std::initializer_list<std::string_view> known) const {
     expect_map();
     std::vector<std::pair<std::string, Position>> seen;
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-        const YAML::Node& k = it->first;
+    for (const auto& kv : node_) {
+        const YAML::Node k = kv.first;
         const Position kp = position_of(k.Mark());
         if (!k.IsScalar()) {
-            throw Failure{ConfigError{*file_, kp.line, kp.column, path_,
+            throw Failure{ConfigError{src_->file, kp.line, kp.column, path_,
                                       "a key must be a plain name, got " +
                                           std::string(k.IsMap() ? "a mapping" : "a list")}};
         }
@@ -129,7 +172,7 @@ void Node::check_known_keys(std::initializer_list<std::string_view> known) const
         const std::string kpath = child_path(name);
         for (const auto& [other, op] : seen) {
             if (other == name) {
-                throw Failure{ConfigError{*file_, kp.line, kp.column, kpath,
+                throw Failure{ConfigError{src_->file, kp.line, kp.column, kpath,
                                           "duplicate key (first given at line " +
                                               std::to_string(op.line) + ")"}};
             }
@@ -142,25 +185,25 @@ void Node::check_known_keys(std::initializer_list<std::string_view> known) const
         } else {
             msg += " (expected one of: " + join(known) + ")";
         }
-        throw Failure{ConfigError{*file_, kp.line, kp.column, kpath, std::move(msg)}};
+        throw Failure{ConfigError{src_->file, kp.line, kp.column, kpath, std::move(msg)}};
     }
 }
 
 bool Node::has(std::string_view key) const {
     if (!is_map()) return false;
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-        if (it->first.IsScalar() && it->first.Scalar() == key) return true;
+    for (const auto& kv : node_) {
+        if (kv.first.IsScalar() && kv.first.Scalar() == key) return true;
     }
     return false;
 }
 
 std::optional<Node> Node::optional(std::string_view key) const {
     expect_map();
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-        if (!it->first.IsScalar() || it->first.Scalar() != key) continue;
-        const Position kp = position_of(it->first.Mark());
-        const YAML::Node& v = it->second;
-        Node child(v, child_path(key), v.IsNull() ? kp : position_of(v.Mark()), kp, file_);
+    for (const auto& kv : node_) {
+        if (!kv.first.IsScalar() || kv.first.Scalar() != key) continue;
+        const Position kp = position_of(kv.first.Mark());
+        const YAML::Node v = kv.second;
+        Node child(v, child_path(key), v.IsNull() ? kp : position_of(v.Mark()), kp, src_);
         if (v.IsNull()) {
             child.fail("has no value (give one, or remove the key to use the default)");
         }
@@ -171,7 +214,7 @@ std::optional<Node> Node::optional(std::string_view key) const {
 
 Node Node::required(std::string_view key) const {
     if (auto n = optional(key)) return *n;
-    throw Failure{ConfigError{*file_, key_pos_.line, key_pos_.column, child_path(key),
+    throw Failure{ConfigError{src_->file, key_pos_.line, key_pos_.column, child_path(key),
                               "required key is missing"}};
 }
 
@@ -189,12 +232,11 @@ std::vector<Node> Node::items() const {
     std::vector<Node> out;
     out.reserve(node_.size());
     size_t i = 0;
-    for (auto it = node_.begin(); it != node_.end(); ++it, ++i) {
-        const YAML::Node& v = *it;
-        // A "-" with nothing after it has no mark of its own worth reporting;
-        // the list's position is the best there is.
-        const Position p = v.IsNull() ? pos_ : position_of(v.Mark());
-        Node child(v, path_ + "[" + std::to_string(i) + "]", p, p, file_);
+    for (const auto& item : node_) {
+        const YAML::Node v = item;
+        const Position p =
+            v.IsNull() ? empty_item_position(src_->text, v.Mark()) : position_of(v.Mark());
+        Node child(v, path_ + "[" + std::to_string(i++) + "]", p, p, src_);
         if (v.IsNull()) child.fail("list item has no value");
         out.push_back(std::move(child));
     }

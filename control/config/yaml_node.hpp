@@ -57,11 +57,22 @@ inline std::string_view suggest(std::string_view word,
     return suggest(word, std::vector<std::string_view>(candidates), max_distance);
 }
 
+// The text being parsed and the name to report it under. Outlives every Node.
+struct Source {
+    std::string file;
+    std::string text;
+};
+
+// Where the "-" or "," before an empty list item is. yaml-cpp marks an empty
+// item at the token after it (often the next line), so the text is searched
+// backwards from that mark, over blanks and comments.
+Position empty_item_position(const std::string& text, const YAML::Mark& next);
+
 class Node {
 public:
     // The document root. A null `node` (an empty file) is allowed here; the
     // caller decides what an empty document means.
-    static Node root(const YAML::Node& node, const std::string& file);
+    static Node root(const YAML::Node& node, const Source& src);
 
     const std::string& path() const { return path_; }
     // Where the value is; for an empty value (`key:` with nothing after it)
@@ -127,9 +138,9 @@ public:
 
 private:
     Node(YAML::Node node, std::string path, Position pos, Position key_pos,
-         const std::string* file)
+         const Source* src)
         : node_(std::move(node)), path_(std::move(path)), pos_(pos), key_pos_(key_pos),
-          file_(file) {}
+          src_(src) {}
     std::string child_path(std::string_view key) const;
     bool quoted() const { return node_.Tag() == "!"; }
 
@@ -137,7 +148,7 @@ private:
     std::string path_;
     Position pos_;
     Position key_pos_;
-    const std::string* file_;
+    const Source* src_;
 };
 
 // `text` quoted for a message: "192.0.2.0/33", with control characters and
