@@ -5,11 +5,17 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cstring>
@@ -34,6 +40,28 @@ int g_ts_offset = -1;
 uint64_t g_ts_flag = 0;
 
 std::string rte_err(int e) { return rte_strerror(e < 0 ? -e : e); }
+
+// The EAL's complaints, in one line: its log lines minus the noise.
+std::string summarize_eal_log(const std::string& log) {
+    std::string out;
+    size_t start = 0;
+    while (start < log.size()) {
+        size_t end = log.find('\n', start);
+        if (end == std::string::npos) end = log.size();
+        std::string line = log.substr(start, end - start);
+        start = end + 1;
+        if (line.rfind("EAL: ", 0) == 0) line = line.substr(5);
+        if (line.empty() || line.find("Unregistering") != std::string::npos ||
+            line.find("TELEMETRY") != std::string::npos ||
+            line.find("Detected") != std::string::npos ||
+            line.find("Invalid 'command line'") != std::string::npos ||
+            line.find("FATAL: Invalid") != std::string::npos) {
+            continue;
+        }
+        out += (out.empty() ? "" : "; ") + line;
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -258,9 +286,49 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
-        *error = "dpdk: EAL initialisation failed: " + rte_err(rte_errno) +
-                 " (check dpdk.vdevs, dpdk.lcores and dpdk.allow)";
+    // The EAL reports bad arguments with pages of usage on stdout and log
+    // lines on stderr; capture both and say it in one line instead.
+    char* logbuf = nullptr;
+    size_t loglen = 0;
+    FILE* mem = open_memstream(&logbuf, &loglen);
+    rte_openlog_stream(mem);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const int saved_stdout = dup(STDOUT_FILENO);
+    const int saved_stderr = dup(STDERR_FILENO);
+    const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    FILE* err_capture = std::tmpfile();
+    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
+    if (err_capture) dup2(fileno(err_capture), STDERR_FILENO);
+    const int init_rc = rte_eal_init(static_cast<int>(argv.size() - 1), argv.data());
+    const int eal_errno = rte_errno;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (saved_stdout >= 0) {
+        dup2(saved_stdout, STDOUT_FILENO);
+        close(saved_stdout);
+    }
+    if (saved_stderr >= 0) {
+        dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+    }
+    if (devnull >= 0) close(devnull);
+    rte_openlog_stream(stderr);
+    std::fclose(mem);
+    std::string eal_log(logbuf ? logbuf : "", loglen);
+    std::free(logbuf);
+    if (err_capture) {
+        std::rewind(err_capture);
+        char line[512];
+        while (std::fgets(line, sizeof line, err_capture)) eal_log += line;
+        std::fclose(err_capture);
+    }
+    dp->eal_summary_ = summarize_eal_log(eal_log);
+    dp->eal_ready_ = init_rc >= 0;
+    if (init_rc < 0) {
+        *error = "dpdk: EAL initialisation failed: " +
+                 (dp->eal_summary_.empty() ? rte_err(eal_errno) : dp->eal_summary_) +
+                 " (check dpdk.lcores, dpdk.vdevs, dpdk.allow, dpdk.extra_args)";
         return nullptr;
     }
     const unsigned workers = rte_lcore_count() - 1;
@@ -273,8 +341,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
     for (const auto& p : opts.ports) {
         uint16_t id;
         if (rte_eth_dev_get_port_by_name(p.device.c_str(), &id) != 0) {
-            *error = "ports." + p.name + ".device: no DPDK port named \"" + p.device +
-                     "\" (a vdev from dpdk.vdevs or a PCI address from dpdk.allow)";
+            *error = "ports." + p.name + ".device: no DPDK port named \"" + p.device + "\"" +
+                     (dp->eal_summary_.empty() ? " (a vdev from dpdk.vdevs or a PCI address from dpdk.allow)"
+                                               : " (" + dp->eal_summary_ + ")");
             return nullptr;
         }
         dp->port_ids_.push_back(id);
@@ -386,7 +455,7 @@ Dataplane::~Dataplane() {
     }
     workers_.clear();
     if (pool_) rte_mempool_free(static_cast<rte_mempool*>(pool_));
-    rte_eal_cleanup();
+    if (eal_ready_) rte_eal_cleanup();
 }
 
 void Dataplane::start() {

@@ -126,6 +126,8 @@ private:
     void* pool_ = nullptr;
     bool started_ = false;
     bool ports_started_ = false;
+    std::string eal_summary_;  // what the EAL logged during init, one line
+    bool eal_ready_ = false;
 };
 
 // Wall and monotonic clocks in milliseconds.
