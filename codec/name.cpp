@@ -251,7 +251,7 @@ std::string Name::to_string() const {
     return s;
 }
 
-std::span<const uint8_t> Name::label(size_t i) const {
+std::span<const uint8_t> Name::label(size_t i) const& {
     size_t p = 0;
     for (; wire_[p] != 0 && i > 0; --i) p += 1u + wire_[p];
     return {wire_ + p + 1, wire_[p]};

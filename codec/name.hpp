@@ -96,14 +96,17 @@ public:
     // From uncompressed wire form. Errors as validate_name.
     static Result<Name> from_wire(std::span<const uint8_t> wire);
 
-    std::span<const uint8_t> wire() const { return {wire_, len_}; }
+    std::span<const uint8_t> wire() const& { return {wire_, len_}; }
+    // A span into a temporary Name would dangle: keep the Name in a variable.
+    std::span<const uint8_t> wire() const&& = delete;
     size_t wire_length() const { return len_; }
     size_t label_count() const;
     bool is_root() const { return len_ == 1; }
     std::string to_string() const;
 
     // Label i (0 = leftmost) as bytes.
-    std::span<const uint8_t> label(size_t i) const;
+    std::span<const uint8_t> label(size_t i) const&;
+    std::span<const uint8_t> label(size_t i) const&& = delete;
     // The name with its leftmost `n` labels removed.
     Name parent(size_t n = 1) const;
     // True when this name equals `zone` or lies below it (case-insensitive).

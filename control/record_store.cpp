@@ -70,7 +70,8 @@ RecordKey make_key(uint16_t link, const codec::Name& owner, uint16_t type, uint1
                    std::span<const uint8_t> rdata) {
     RecordKey k;
     k.link = link;
-    const auto lw = owner.lowercased().wire();
+    const codec::Name lower = owner.lowercased();
+    const auto lw = lower.wire();
     k.owner.assign(reinterpret_cast<const char*>(lw.data()), lw.size());
     k.type = type;
     k.rrclass = rrclass;
