@@ -15,6 +15,8 @@
 
 #include "codec/present.hpp"
 #include "codec/types.hpp"
+#include "control/config/config.hpp"
+#include "control/dataplane_options.hpp"
 #include "control/decode_command.hpp"
 #include "control/record_format.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
@@ -50,7 +52,9 @@ bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
     if (p == nullptr) {
-        *error = path + ": " + errbuf;
+        // libpcap names the file in some messages and not in others.
+        const std::string msg = errbuf;
+        *error = msg.find(path) != std::string::npos ? msg : path + ": " + msg;
         return false;
     }
     scan->linktype = pcap_datalink(p);
@@ -148,9 +152,7 @@ void print_stats(const dataplane::Dataplane& dp, std::ostream& err, uint64_t fra
 CLI::App* add_replay_command(CLI::App& app, ReplayOptions& opts) {
     CLI::App* cmd = app.add_subcommand(
         "replay", "Run the dataplane over a capture (DPDK net_pcap) and print the service table");
-    cmd->add_option("CAPTURE", opts.capture, "pcap or pcapng capture (Ethernet)")
-        ->required()
-        ->check(CLI::ExistingFile);
+    cmd->add_option("CAPTURE", opts.capture, "pcap or pcapng capture (Ethernet)")->required();
     cmd->add_option("--config", opts.config, "configuration file (links); default: learn links");
     cmd->add_flag("--json", opts.json, "one JSON object per record and line");
     cmd->add_flag("--stats", opts.stats, "print frame, drop and parse counters to stderr");
@@ -187,7 +189,22 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
     dp.eal.vdevs = {"net_pcap_replay0,rx_pcap=" + opts.capture};
     dp.ports = {{"capture", "net_pcap_replay0", 1024, 1024, true}};
     dp.capture_time = true;
-    dp.links = scan.learned;
+    if (opts.config.empty()) {
+        dp.links = scan.learned;
+    } else {
+        // The configuration's links, all on the capture's one port: a
+        // capture of a trunk carries every VLAN the configuration names.
+        auto parsed = config::load_config(opts.config);
+        if (auto* e = std::get_if<config::ConfigError>(&parsed)) {
+            err << "updproxy replay: " << e->to_string() << '\n';
+            return kExitUsage;
+        }
+        const auto& cfg = std::get<config::Config>(parsed);
+        dp.links = dataplane_options(cfg).links;
+        dp.table = dataplane_options(cfg).table;
+        dp.table.max_records = cfg.table.max_records;
+        dp.table.max_records_per_link = cfg.table.max_records_per_link;
+    }
     for (auto& l : dp.links) l.port = 0;
 
     auto plane = dataplane::Dataplane::create(dp, argv0, &error);

@@ -313,7 +313,7 @@ void Shard::flush_rrset(uint32_t idx, uint64_t now_ms) {
     for (uint32_t j = rrset_head_of(idx); j != kNone;) {
         const uint32_t next = records_[j].rrset_next;
         const Record& r = records_[j];
-        if (j != idx && !(r.flags & kPendingRemoval) && r.last_seen_ms + 1000 <= now_ms &&
+        if (j != idx && !(r.flags & kPendingRemoval) && r.last_seen_ms + 1000 < now_ms &&
             r.link == self.link) {
             ++c_.flushes;
             schedule_removal(j, now_ms, RemoveCause::cache_flush);

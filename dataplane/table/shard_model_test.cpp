@@ -81,7 +81,7 @@ public:
             if (rr.flush) {
                 for (auto& [k2, r2] : recs_) {
                     if (k2.link == k.link && k2.owner == k.owner && k2.type == k.type && !(k2 == k) &&
-                        !r2.pending && r2.last_seen + 1000 <= now) {
+                        !r2.pending && r2.last_seen + 1000 < now) {
                         r2.pending = true;
                         r2.cause = RemoveCause::cache_flush;
                         r2.last_seen = now;
