@@ -248,7 +248,8 @@ DpdkConfig parse_dpdk(const Node& n) {
                     "further one a worker");
         }
     }
-    // Below 64 MB the EAL's own heap and one port's mbuf pool do not fit.
+    // 64 MiB is a floor against slips (a value meant in GiB), not a sizing rule:
+    // rte_eal_init and the mbuf pools report when the memory does not suffice.
     d.memory_mb = n.integer_or<unsigned>("memory_mb", d.memory_mb, 64, 1 << 20);
     d.no_huge = n.boolean_or("no_huge", d.no_huge);
     if (auto f = n.optional("file_prefix")) d.file_prefix = f->identifier();
@@ -566,7 +567,16 @@ std::string ConfigError::to_string() const {
 std::variant<Config, ConfigError> parse_config(std::string_view text, std::string_view file) {
     const detail::Source src{std::string(file), std::string(text)};
     try {
-        const YAML::Node doc = YAML::Load(src.text);
+        // LoadAll, not Load: Load would silently ignore everything after a
+        // stray "---" line.
+        const std::vector<YAML::Node> docs = YAML::LoadAll(src.text);
+        if (docs.size() > 1) {
+            const auto p = detail::position_of(docs[1].Mark());
+            return ConfigError{src.file, p.line, p.column, "",
+                               "a second YAML document (after a \"---\" line) starts here; "
+                               "the configuration is one document"};
+        }
+        const YAML::Node doc = docs.empty() ? YAML::Node() : docs[0];
         Config c = parse_root(Node::root(doc, src));
         c.source = src.file;
         return c;

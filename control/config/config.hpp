@@ -9,7 +9,7 @@
 //
 // Every error is one line naming the file, the 1-based line and column, and
 // the key path, e.g.
-//   updproxy.yaml:14:13: links[1].prefix: "192.0.2.0/33" is not an IPv4 or IPv6 prefix (...)
+//   updproxy.yaml:91:13: links[1].prefix: "192.0.2.0/33" is not an IPv4 or IPv6 prefix (...)
 // The parser stops at the first error: one clear message to fix beats a
 // cascade of consequences of the same mistake.
 //
@@ -87,8 +87,10 @@ struct LinkConfig {
     // address it answers ARP / Neighbor Discovery for. Inside `prefix`.
     std::optional<IpAddr> address;
     bool check_ttl = true;  // RFC 6762 §11: drop mDNS whose IP TTL / hop limit is not 255
-    // Unicast DNS subdomain for this subnet, normalized presentation form with
-    // the trailing dot ("lab.example.com."); unset = discover (draft §3.1).
+    // The configured unicast DNS subdomain for this subnet (draft §3.1: used
+    // when the address-derived browse lookup finds none), normalized
+    // presentation form with the trailing dot ("lab.example.com."). Unique
+    // across links, never the root or under local.
     std::optional<std::string> subdomain;
     int line = 0;
     bool operator==(const LinkConfig&) const = default;

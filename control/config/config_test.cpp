@@ -273,6 +273,7 @@ TEST(Errors, EmptyListItemIsReportedAtItsDash) {
                         "    # more to do\n"
                         "    - net_null1\n"),
               "test.yaml:4:5: dpdk.vdevs[1]: list item has no value");
+    EXPECT_EQ(parse_err("\n\ndpdk:\n  vdevs:\n  -\n"), "test.yaml:5:3: dpdk.vdevs[0]: list item has no value");
     EXPECT_EQ(parse_err("dpdk: {vdevs: [net_null0, , net_null1]}\n"),
               "test.yaml:1:25: dpdk.vdevs[1]: list item has no value");
 }

@@ -97,8 +97,8 @@ Position empty_item_position(const std::string& text, const YAML::Mark& next) {
     size_t end = std::min(static_cast<size_t>(next.pos), text.size());
     int line = next.line;
     while (true) {
-        const size_t start = text.rfind('\n', end == 0 ? std::string::npos : end - 1);
-        const size_t line_start = start == std::string::npos ? 0 : start + 1;
+        const size_t nl = end == 0 ? std::string::npos : text.rfind('\n', end - 1);
+        const size_t line_start = nl == std::string::npos ? 0 : nl + 1;
         std::string_view l(text.data() + line_start, end - line_start);
         for (size_t i = 0; i < l.size(); ++i) {
             if (l[i] == '#' && (i == 0 || l[i - 1] == ' ' || l[i - 1] == '\t')) {
