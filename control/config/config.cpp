@@ -365,6 +365,19 @@ std::vector<PortConfig> parse_ports(const Node& n, const DpdkConfig& dpdk) {
     return ports;
 }
 
+// A domain name in presentation form, not the root and not under .local.
+std::string parse_domain(const Node& n, std::string_view what) {
+    const std::string s = n.nonempty_string();
+    const auto name = codec::Name::parse(s);
+    if (!name) n.fail(quote(s) + " is not a domain name (" + std::string(what) + ")");
+    if (name->is_root()) n.fail("the root cannot be " + std::string(what));
+    if (name->is_subdomain_of(*codec::Name::parse("local."))) {
+        n.fail(quote(s) + " is under .local, the mDNS domain; " + std::string(what) +
+               " is unicast DNS");
+    }
+    return name->to_string();
+}
+
 std::string parse_subdomain(const Node& n) {
     const std::string s = n.nonempty_string();
     const auto name = codec::Name::parse(s);
@@ -506,6 +519,90 @@ TableConfig parse_table(const Node& n) {
     return t;
 }
 
+PublishConfig parse_publish(const Node& n) {
+    n.check_known_keys({"domain", "browse_ttl"});
+    PublishConfig p;
+    if (auto d = n.optional("domain")) p.domain = parse_domain(*d, "the parent domain");
+    p.browse_ttl = n.integer_or<uint32_t>("browse_ttl", p.browse_ttl, 1, 604800);
+    return p;
+}
+
+UpdateConfig parse_update(const Node& n, const std::string& config_path) {
+    n.check_known_keys({"key_file", "key_name", "allow_unsigned", "lease", "key_lease",
+                        "timeout_rrs", "timeout_type", "batch_ms", "udp_limit",
+                        "reconcile_interval", "zones"});
+    UpdateConfig u;
+    u.enabled = true;
+    u.allow_unsigned = n.boolean_or("allow_unsigned", false);
+    if (auto k = n.optional("key_file")) {
+        u.key_file = k->nonempty_string();
+        std::string path = u.key_file;
+        // Relative to the configuration file, as people write them next to it.
+        if (!path.empty() && path[0] != '/' && !config_path.empty()) {
+            const auto slash = config_path.rfind('/');
+            if (slash != std::string::npos) path = config_path.substr(0, slash + 1) + path;
+        }
+        std::ifstream in(path);
+        if (!in) k->fail(quote(path) + ": cannot read: " + std::strerror(errno));
+        const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        auto keys = codec::parse_tsig_keyfile(text);
+        if (!keys) {
+            k->fail(quote(path) + " line " + std::to_string(keys.error().offset) + ": " +
+                    std::string(codec::reason_name(keys.reason())) +
+                    " (a BIND key file: key \"name\" { algorithm ...; secret \"...\"; };)");
+        }
+        if (auto name = n.optional("key_name")) {
+            u.key_name = name->nonempty_string();
+            const auto want = codec::Name::parse(u.key_name);
+            for (const auto& key : *keys) {
+                if (want && key.name == *want) u.key = key;
+            }
+            if (!u.key) name->fail(quote(u.key_name) + " is not a key in " + quote(path));
+        } else if (keys->size() == 1) {
+            u.key = keys->front();
+        } else {
+            k->fail(quote(path) + " holds " + std::to_string(keys->size()) +
+                    " keys; name one with update.key_name");
+        }
+    } else if (!u.allow_unsigned) {
+        n.fail("no key_file: UPDATEs must be TSIG-signed (draft §5); set allow_unsigned: true "
+               "to send them unsigned");
+    }
+    u.lease = n.integer_or<uint32_t>("lease", u.lease, 0, 31536000);
+    if (auto kl = n.optional("key_lease")) u.key_lease = static_cast<uint32_t>(kl->integer(0, 31536000));
+    u.timeout_rrs = n.boolean_or("timeout_rrs", false);
+    u.timeout_type = n.integer_or<uint16_t>("timeout_type", u.timeout_type, 1, 65535);
+    u.batch_ms = n.integer_or<uint32_t>("batch_ms", u.batch_ms, 0, 10000);
+    u.udp_limit = n.integer_or<uint32_t>("udp_limit", u.udp_limit, 512, 65535);
+    u.reconcile_interval = n.integer_or<uint32_t>("reconcile_interval", u.reconcile_interval, 0, 86400);
+    const Node zones = n.required("zones");
+    for (const Node& item : zones.items()) {
+        item.check_known_keys({"zone", "server", "port", "transport", "tls_name", "ca_file"});
+        UpdateZoneConfig z;
+        z.line = item.key_position().line;
+        const Node zone = item.required("zone");
+        z.zone = parse_domain(zone, "a zone");
+        for (const auto& o : u.zones) {
+            if (*codec::Name::parse(o.zone) == *codec::Name::parse(z.zone)) {
+                zone.fail("duplicate zone " + z.zone + " (first at line " + std::to_string(o.line) + ")");
+            }
+        }
+        const Node server = item.required("server");
+        const auto a = parse_addr(server.nonempty_string());
+        if (!a) server.fail(quote(server.string()) + " is not an IPv4 or IPv6 address");
+        z.server = *a;
+        z.transport = item.optional("transport")
+                          ? item.required("transport").one_of({"udp", "tcp", "tls"}, "a transport")
+                          : std::string("udp");
+        z.port = item.integer_or<uint16_t>("port", z.transport == "tls" ? 853 : 53, 1, 65535);
+        if (auto t = item.optional("tls_name")) z.tls_name = t->nonempty_string();
+        if (auto ca = item.optional("ca_file")) z.ca_file = ca->nonempty_string();
+        u.zones.push_back(std::move(z));
+    }
+    if (u.zones.empty()) zones.fail("at least one zone is required");
+    return u;
+}
+
 LogConfig parse_log(const Node& n) {
     n.check_known_keys({"level"});
     LogConfig l;
@@ -519,7 +616,8 @@ Config parse_root(const Node& root) {
     if (root.is_null()) {
         root.fail("the configuration is empty (it needs at least \"ports\" and \"links\")");
     }
-    root.check_known_keys({"dpdk", "ports", "links", "table", "log", "burst_size"});
+    root.check_known_keys({"dpdk", "ports", "links", "table", "publish", "update", "log",
+                           "burst_size"});
     Config c;
     // Sections are read in dependency order, whatever their order in the file:
     // ports refer to dpdk.vdevs, links to ports.
@@ -527,6 +625,33 @@ Config parse_root(const Node& root) {
     c.ports = parse_ports(root.required("ports"), c.dpdk);
     c.links = parse_links(root.required("links"), c.ports);
     if (auto t = root.optional("table")) c.table = parse_table(*t);
+    if (auto p = root.optional("publish")) c.publish = parse_publish(*p);
+    if (auto u = root.optional("update")) {
+        c.update = parse_update(*u, root.source_path());
+        // Every link's records must land in a zone we can update.
+        const auto zone_of = [&](const codec::Name& n) {
+            for (const auto& z : c.update.zones) {
+                if (n.is_subdomain_of(*codec::Name::parse(z.zone))) return true;
+            }
+            return false;
+        };
+        const Node links = root.required("links");
+        const auto items = links.items();
+        for (size_t i = 0; i < c.links.size(); ++i) {
+            const auto& l = c.links[i];
+            if (!l.subdomain && !c.publish.domain) {
+                items[i].fail("no subdomain, and no publish.domain to derive one under (draft §3.1)");
+            }
+            if (l.subdomain && !zone_of(*codec::Name::parse(*l.subdomain))) {
+                items[i].required("subdomain").fail(
+                    *l.subdomain + " is in none of update.zones; add the zone that holds it");
+            }
+        }
+        if (c.publish.domain && !zone_of(*codec::Name::parse(*c.publish.domain))) {
+            root.required("publish").required("domain").fail(
+                *c.publish.domain + " (its b/lb browse records) is in none of update.zones");
+        }
+    }
     if (auto l = root.optional("log")) c.log = parse_log(*l);
     // Vector RX paths (ixgbe, i40e) round the burst down to a multiple of 4,
     // so a smaller burst would receive nothing there.

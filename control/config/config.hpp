@@ -25,6 +25,8 @@
 #include <variant>
 #include <vector>
 
+#include "codec/tsig.hpp"
+
 namespace updproxy::config {
 
 // An IPv4 or IPv6 network prefix with its host bits zero (the parser refuses
@@ -107,6 +109,55 @@ struct TableConfig {
     bool operator==(const TableConfig&) const = default;
 };
 
+// What the service model publishes under (draft §3.1, §3.3).
+struct PublishConfig {
+    // The parent domain: links without a subdomain get the algorithmic label
+    // (hex of the IPv4 network, first 64 bits of an IPv6 prefix) under it,
+    // and its b/lb browse PTRs list every link's subdomain. Normalised with a
+    // trailing dot. Unset: every link needs its own subdomain.
+    std::optional<std::string> domain;
+    uint32_t browse_ttl = 3600;  // TTL of the browse and enumeration PTRs
+    bool operator==(const PublishConfig&) const = default;
+};
+
+// One zone the proxy sends UPDATEs for, and where its primary listens.
+struct UpdateZoneConfig {
+    std::string zone;    // normalised, trailing dot
+    IpAddr server;
+    uint16_t port = 53;
+    std::string transport = "udp";  // udp (falls back to tcp), tcp, tls
+    std::string tls_name;           // certificate name (tls); default: the address
+    std::string ca_file;            // PEM bundle (tls); default: the system store
+    int line = 0;
+    bool operator==(const UpdateZoneConfig&) const = default;
+};
+
+// DNS UPDATE publication (RFC 2136, TSIG RFC 8945, Update Lease RFC 9664).
+// Absent: the proxy publishes only through its own query service.
+struct UpdateConfig {
+    bool enabled = false;
+    std::string key_file;       // BIND key file (tsig-keygen)
+    std::string key_name;       // which key of the file; default: the only one
+    std::optional<codec::TsigKey> key;  // read from key_file at load
+    bool allow_unsigned = false;  // draft §5: refuse to run unauthenticated unless told
+    uint32_t lease = 3600;        // Update Lease seconds; 0 = no option
+    std::optional<uint32_t> key_lease;
+    bool timeout_rrs = false;     // draft-ietf-dnsop-update-timeout-01
+    uint16_t timeout_type = 65280;
+    uint32_t batch_ms = 50;
+    uint32_t udp_limit = 1232;
+    uint32_t reconcile_interval = 300;  // seconds; 0 = only at lease refresh
+    std::vector<UpdateZoneConfig> zones;
+    bool operator==(const UpdateConfig& o) const {
+        return enabled == o.enabled && key_file == o.key_file && key_name == o.key_name &&
+               allow_unsigned == o.allow_unsigned && lease == o.lease &&
+               key_lease == o.key_lease && timeout_rrs == o.timeout_rrs &&
+               timeout_type == o.timeout_type && batch_ms == o.batch_ms &&
+               udp_limit == o.udp_limit && reconcile_interval == o.reconcile_interval &&
+               zones == o.zones;
+    }
+};
+
 struct LogConfig {
     std::string level = "info";  // trace debug info warn error
     bool operator==(const LogConfig&) const = default;
@@ -118,6 +169,8 @@ struct Config {
     std::vector<PortConfig> ports;
     std::vector<LinkConfig> links;
     TableConfig table;
+    PublishConfig publish;
+    UpdateConfig update;
     LogConfig log;
     uint32_t burst_size = 32;  // rx/tx burst per poll
     bool operator==(const Config&) const = default;

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "control/config/yaml_node.hpp"
 
 namespace updproxy::config {
@@ -328,6 +330,60 @@ TEST(Suggest, EditDistance) {
     EXPECT_EQ(detail::suggest("vdev", {"vdevs", "allow"}), "vdevs");
     EXPECT_EQ(detail::suggest("colour", {"dpdk", "ports"}), "");
     EXPECT_EQ(detail::suggest("x", {"lo", "a"}), "");  // every short word is 2 edits away
+}
+
+// --- the update and publish sections -----------------------------------------
+
+TEST(Update, KeyFileRelativeToTheConfigurationAndZones) {
+    const fs::path dir = fs::temp_directory_path() / ("updproxy-cfg-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        std::ofstream k(dir / "tsig.key");
+        k << "key \"updproxy-key\" {\n\talgorithm hmac-sha256;\n"
+             "\tsecret \"qwErTyUiOpAsDfGhJkLzXcVbNm1234567890abcdefg=\";\n};\n";
+        std::ofstream c(dir / "updproxy.yaml");
+        c << "dpdk:\n  vdevs: [net_null0]\nports:\n  - name: p0\n    device: net_null0\n"
+             "links:\n  - name: lab\n    port: p0\n    prefix: 192.0.2.0/24\n"
+             "  - name: lab6\n    port: p0\n    prefix: 2001:db8:1::/64\n"
+             "publish:\n  domain: example.test.\n"
+             "update:\n  key_file: tsig.key\n  lease: 7200\n  key_lease: 86400\n"
+             "  zones:\n    - zone: example.test.\n      server: 127.0.0.1\n      port: 5300\n"
+             "    - zone: tls.example.test.\n      server: ::1\n      transport: tls\n";
+    }
+    auto r = load_config((dir / "updproxy.yaml").string());
+    fs::remove_all(dir);
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<ConfigError>(r).to_string();
+    const auto& c = std::get<Config>(r);
+    ASSERT_TRUE(c.update.enabled);
+    ASSERT_TRUE(c.update.key.has_value());
+    EXPECT_EQ(c.update.key->name.to_string(), "updproxy-key.");
+    EXPECT_EQ(c.update.key->algorithm, codec::TsigAlgorithm::hmac_sha256);
+    EXPECT_EQ(c.update.lease, 7200u);
+    EXPECT_EQ(c.update.key_lease.value_or(0), 86400u);
+    ASSERT_EQ(c.update.zones.size(), 2u);
+    EXPECT_EQ(c.update.zones[0].port, 5300);
+    EXPECT_EQ(c.update.zones[1].port, 853);  // TLS default
+    EXPECT_TRUE(c.update.zones[1].server.v6);
+    EXPECT_EQ(c.publish.domain.value_or(""), "example.test.");
+}
+
+TEST(Update, BadKeyFileNamesTheFileAndLine) {
+    const fs::path dir = fs::temp_directory_path() / ("updproxy-cfg2-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        std::ofstream k(dir / "tsig.key");
+        k << "key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret \"!!!\";\n};\n";
+        std::ofstream c(dir / "updproxy.yaml");
+        c << "dpdk:\n  vdevs: [net_null0]\nports:\n  - name: p0\n    device: net_null0\n"
+             "links:\n  - name: lab\n    port: p0\n    prefix: 192.0.2.0/24\n    subdomain: a.test.\n"
+             "update:\n  key_file: tsig.key\n  zones:\n    - zone: test.\n      server: 127.0.0.1\n";
+    }
+    auto r = load_config((dir / "updproxy.yaml").string());
+    fs::remove_all(dir);
+    ASSERT_TRUE(std::holds_alternative<ConfigError>(r));
+    const std::string msg = std::get<ConfigError>(r).to_string();
+    EXPECT_NE(msg.find(":12:13: update.key_file: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("tsig.key\" line 3: keyfile_syntax"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -75,6 +75,8 @@ public:
     static Node root(const YAML::Node& node, const Source& src);
 
     const std::string& path() const { return path_; }
+    // The file the document came from (as given to parse_config).
+    const std::string& source_path() const { return src_->file; }
     // Where the value is; for an empty value (`key:` with nothing after it)
     // yaml-cpp marks the next token, so the key's position is used instead.
     Position position() const { return pos_; }
