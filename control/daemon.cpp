@@ -20,6 +20,7 @@
 #include "codec/present.hpp"
 #include "codec/types.hpp"
 #include "control/config/config.hpp"
+#include "control/control_plane.hpp"
 #include "control/dataplane_options.hpp"
 #include "control/decode_command.hpp"
 #include "control/mdns_query.hpp"
@@ -39,8 +40,8 @@ std::string json_str(std::string_view s) {
 
 class Daemon {
 public:
-    Daemon(const config::Config& cfg, dataplane::Dataplane& dp, std::ostream& log)
-        : cfg_(cfg), dp_(dp), log_(log), drops_seen_(dp.worker_count(), 0) {}
+    Daemon(const config::Config& cfg, dataplane::Dataplane& dp, ControlPlane& cp, std::ostream& log)
+        : cfg_(cfg), dp_(dp), cp_(cp), log_(log), drops_seen_(dp.worker_count(), 0) {}
 
     bool open_control_socket(const std::string& path, std::string* error) {
         std::error_code ec;
@@ -72,6 +73,7 @@ public:
 
     void start() {
         start_ms_ = dataplane::monotonic_ms();
+        cp_.start();
         // Find what is already there (RFC 6763 §9, QU: answers come to us).
         for (uint16_t l = 0; l < dp_.links().size(); ++l) {
             if (dp_.links()[l].has_address) send_multicast(l, service_enumeration_query());
@@ -94,12 +96,14 @@ public:
                 fds.push_back({dp_.events(w).fd(), POLLIN, 0});
                 fds.push_back({dp_.queries(w).fd(), POLLIN, 0});
             }
-            const int timeout = busy ? 0 : 100;
+            cp_.add_pollfds(fds);
+            const int timeout = busy ? 0 : cp_.timeout_ms(dataplane::monotonic_ms(), 100);
             const int n = poll(fds.data(), fds.size(), timeout);
             for (size_t w = 0; w < dp_.worker_count(); ++w) {
                 dp_.events(w).clear_wakeup();
                 dp_.queries(w).clear_wakeup();
             }
+            cp_.on_io(dataplane::monotonic_ms());
             if (n > 0 && (fds[0].revents & POLLIN)) {
                 signalfd_siginfo si;
                 if (read(sigfd, &si, sizeof si) == sizeof si) {
@@ -116,15 +120,12 @@ public:
 private:
     bool drain() {
         bool any = false;
-        std::vector<Applied> changes;
         for (size_t w = 0; w < dp_.worker_count(); ++w) {
             dp_.events(w).consume([&](std::span<const uint8_t> bytes) {
                 any = true;
-                auto e = table::decode_event(bytes);
-                if (!e) return;
-                changes.clear();
-                store_.apply(*e, &changes);
-                for (const Applied& a : changes) on_change(a);
+                refresh_.clear();
+                if (auto e = table::decode_event(bytes)) cp_.on_event(*e, &refresh_);
+                for (const Record* r : refresh_) send_refresh(*r);
             });
             // A dropped event is repaired by a full re-read of that shard.
             const uint64_t dropped = dp_.events(w).dropped();
@@ -139,23 +140,6 @@ private:
             });
         }
         return any;
-    }
-
-    void on_change(const Applied& a) {
-        if (a.change == Change::refresh_due) {
-            send_refresh(*a.record);
-            return;
-        }
-        if (a.change == Change::none || a.record == nullptr) return;
-        if (cfg_.log.level == "debug" || cfg_.log.level == "trace") {
-            const char* what = a.change == Change::added     ? "add"
-                               : a.change == Change::removed ? "remove"
-                                                             : "ttl";
-            log_ << what << " link=" << dp_.links()[a.record->link].name << ' '
-                 << zone_line(a.record->owner, a.record->ttl, a.record->rrclass, a.record->type,
-                              a.record->rdata)
-                 << '\n';
-        }
     }
 
     void send_multicast(uint16_t link, const std::vector<uint8_t>& payload) {
@@ -229,7 +213,10 @@ private:
         std::ostringstream o;
         if (cmd == "status") {
             o << "{\"workers\": " << dp_.worker_count() << ", \"links\": " << dp_.links().size()
-              << ", \"records\": " << store_.size()
+              << ", \"records\": " << cp_.store().size()
+              << ", \"published\": " << cp_.publisher().published() - cp_.publisher().unpublished()
+              << ", \"updates_idle\": " << (cp_.updates_idle() ? "true" : "false")
+              << ", \"failed_changes\": " << cp_.failed_changes()
               << ", \"uptime_ms\": " << dataplane::monotonic_ms() - start_ms_
               << ", \"refresh_queries\": " << refresh_queries_
               << ", \"unicast_queries_unanswered\": " << queries_unanswered_ << "}\n";
@@ -238,10 +225,14 @@ private:
                 const auto& spec = dp_.links()[l];
                 o << "{\"name\": " << json_str(spec.name)
                   << ", \"port\": " << json_str(dp_.ports()[spec.port].name)
-                  << ", \"records\": " << store_.link_size(l) << "}\n";
+                  << ", \"records\": " << cp_.store().link_size(l)
+                  << ", \"instances\": " << cp_.model().instance_count(l);
+                const auto& pub = cp_.model().link(l);
+                if (pub.publish) o << ", \"subdomain\": " << json_str(pub.subdomain.to_string());
+                o << "}\n";
             }
         } else if (cmd == "services") {
-            for (const auto& [k, r] : store_.records()) {
+            for (const auto& [k, r] : cp_.store().records()) {
                 const auto& name = dp_.links()[r.link].name;
                 if (!arg.empty() && arg != name) continue;
                 o << "{\"link\": " << json_str(name) << ", \"name\": " << json_str(r.owner.to_string())
@@ -285,8 +276,9 @@ private:
 
     const config::Config& cfg_;
     dataplane::Dataplane& dp_;
+    ControlPlane& cp_;
     std::ostream& log_;
-    RecordStore store_;
+    std::vector<const Record*> refresh_;
     std::vector<uint64_t> drops_seen_;
     uint64_t start_ms_ = 0;
     uint64_t refresh_queries_ = 0;
@@ -342,8 +334,15 @@ int run_daemon(const RunOptions& opts, const char* argv0, std::ostream& out, std
         return kExitFailed;
     }
     int rc = kExitOk;
+    auto cp = ControlPlane::create(cfg, dataplane_options(cfg).links, err, &error);
+    if (!cp) {
+        err << "updproxy: update: " << error << '\n';
+        dp.reset();
+        close(sigfd);
+        return kExitFailed;
+    }
     {
-        Daemon d(cfg, *dp, err);
+        Daemon d(cfg, *dp, *cp, err);
         const std::string sock = opts.control_socket.empty()
                                      ? "/run/updproxy/" + cfg.dpdk.file_prefix + ".sock"
                                      : opts.control_socket;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #pragma GCC diagnostic pop
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "codec/present.hpp"
 #include "codec/types.hpp"
 #include "control/config/config.hpp"
+#include "control/control_plane.hpp"
 #include "control/dataplane_options.hpp"
 #include "control/decode_command.hpp"
 #include "control/record_format.hpp"
@@ -189,6 +191,7 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
     dp.eal.vdevs = {"net_pcap_replay0,rx_pcap=" + opts.capture};
     dp.ports = {{"capture", "net_pcap_replay0", 1024, 1024, true}};
     dp.capture_time = true;
+    std::optional<config::Config> cfg;
     if (opts.config.empty()) {
         dp.links = scan.learned;
     } else {
@@ -199,11 +202,11 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
             err << "updproxy replay: " << e->to_string() << '\n';
             return kExitUsage;
         }
-        const auto& cfg = std::get<config::Config>(parsed);
-        dp.links = dataplane_options(cfg).links;
-        dp.table = dataplane_options(cfg).table;
-        dp.table.max_records = cfg.table.max_records;
-        dp.table.max_records_per_link = cfg.table.max_records_per_link;
+        cfg = std::get<config::Config>(std::move(parsed));
+        dp.links = dataplane_options(*cfg).links;
+        dp.table = dataplane_options(*cfg).table;
+        dp.table.max_records = cfg->table.max_records;
+        dp.table.max_records_per_link = cfg->table.max_records_per_link;
     }
     for (auto& l : dp.links) l.port = 0;
 
@@ -212,8 +215,63 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
         err << "updproxy replay: " << error << '\n';
         return kExitFailed;
     }
-    const uint64_t got = plane->run_inline(scan.frames, 2000);
+    // With a configuration that has `update`, the whole chain runs: the
+    // control plane mirrors the table as it changes and publishes.
+    std::unique_ptr<ControlPlane> cp;
+    if (cfg && cfg->update.enabled) {
+        cp = ControlPlane::create(*cfg, dp.links, err, &error);
+        if (!cp) {
+            err << "updproxy replay: update: " << error << '\n';
+            return kExitFailed;
+        }
+        cp->start();
+    }
+    auto drain = [&] {
+        if (!cp) return;
+        plane->events(0).consume([&](std::span<const uint8_t> bytes) {
+            if (auto e = table::decode_event(bytes)) cp->on_event(*e, nullptr);
+        });
+        if (plane->events(0).dropped() != 0) {
+            // Never expected (the ring is drained after every poll); say so.
+            err << "updproxy replay: event ring overflowed\n";
+        }
+        cp->on_io(dataplane::monotonic_ms());
+    };
+    const uint64_t got = plane->run_inline(scan.frames, 2000, drain);
     plane->shard(0).advance(plane->last_time_ms());
+    plane->shard(0).flush_events();
+    drain();
+    int publish_rc = kExitOk;
+    if (cp) {
+        // Exit only when every UPDATE has been answered (bounded).
+        const uint64_t deadline = dataplane::monotonic_ms() + 120'000;
+        while (!cp->updates_idle() && dataplane::monotonic_ms() < deadline) {
+            std::vector<pollfd> fds;
+            cp->add_pollfds(fds);
+            poll(fds.data(), fds.size(), cp->timeout_ms(dataplane::monotonic_ms(), 100));
+            cp->on_io(dataplane::monotonic_ms());
+        }
+        const bool idle = cp->updates_idle();
+        err << ";; published " << cp->publisher().published() - cp->publisher().unpublished()
+            << " records; " << cp->failed_changes() << " changes failed"
+            << (idle ? "" : "; gave up waiting for answers after 120 s") << '\n';
+        if (cp->engine()) {
+            for (const auto& z : cp->engine()->zones()) {
+                const auto st = cp->engine()->stats(z);
+                err << ";;   zone " << z.to_string() << ": " << st.messages_sent << " UPDATEs, "
+                    << st.records_sent << " records, " << st.responses[0] << " NOERROR, "
+                    << st.timeouts << " timeouts, confirmed " << st.confirmed << "/" << st.desired
+                    << '\n';
+            }
+        }
+        uint64_t pending = 0;
+        if (cp->engine()) {
+            for (const auto& z : cp->engine()->zones()) pending += cp->engine()->stats(z).pending;
+        }
+        // Idle also covers a zone backing off after failures: what is still
+        // pending then was never answered.
+        if (!idle || pending > 0 || cp->failed_changes() > 0) publish_rc = kExitFailed;
+    }
 
     // The table per link, in zone-file form (or JSON lines).
     std::map<uint16_t, std::vector<std::string>> by_link;
@@ -249,7 +307,7 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
             << " frames came through net_pcap\n";
         return kExitFailed;
     }
-    return kExitOk;
+    return publish_rc;
 }
 
 }  // namespace updproxy::control

@@ -98,9 +98,9 @@ void ServiceModel::unref(uint16_t link, const PubKey& k) {
 }
 
 void ServiceModel::start() {
-    auto parse = [](const std::string& s) { return *codec::Name::parse(s); };
     for (uint16_t l = 0; l < links_.size(); ++l) {
         LinkState& s = links_[l];
+        if (!s.cfg.publish) continue;
         const codec::Name& sub = s.cfg.subdomain;
         std::vector<PubRecord> recs;
         auto browse = [&](const codec::Name& domain, const char* label) {
@@ -118,7 +118,6 @@ void ServiceModel::start() {
             browse(*s.cfg.parent, "b");
             browse(*s.cfg.parent, "lb");
         }
-        (void)parse;
         for (const auto& r : recs) {
             s.browse.push_back(key_of(r));
             ref(l, r);
@@ -139,6 +138,7 @@ void ServiceModel::apply(const Applied& a) {
     const Record& rec = *a.record;
     if (rec.link >= links_.size() || !under_local(key.owner)) return;
     LinkState& s = links_[rec.link];
+    if (!s.cfg.publish) return;
 
     std::set<std::string> affected;
     const bool gone = a.change == Change::removed;

@@ -41,6 +41,7 @@ namespace updproxy::control {
 
 struct LinkPublication {
     std::string name;             // the link's name, for logs
+    bool publish = true;          // false: no subdomain known, nothing published
     codec::Name subdomain;        // where its services go
     std::optional<codec::Name> parent;  // gets b/lb browse PTRs listing `subdomain`
     bool v6 = false;

@@ -62,7 +62,7 @@ struct Fixture {
     uint64_t now = 1'000'000;
 
     Fixture()
-        : model({{"lab", name("lab.example.edu."), name("example.edu."), false}}, &sink) {
+        : model({{"lab", true, name("lab.example.edu."), name("example.edu."), false}}, &sink) {
         model.attach(&store);
         model.start();
     }

@@ -42,7 +42,8 @@ inline constexpr size_t kParseReasonCount = 48;  // > codec::Reason's last value
 
 struct alignas(64) WorkerCounters {
     Counter rx_packets, rx_bytes;
-    Counter mdns_messages;     // parsed and handed to the table
+    Counter mdns_messages;     // responses parsed and handed to the table
+    Counter mdns_queries;      // queries seen (not parsed: never a source of records)
     Counter dns_queries;       // handed to the control plane
     Counter arp_replies, nd_replies;
     Counter tx_packets, tx_bytes, tx_failed;

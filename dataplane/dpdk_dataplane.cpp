@@ -480,7 +480,8 @@ void Dataplane::stop() {
     }
 }
 
-uint64_t Dataplane::run_inline(uint64_t frames, uint64_t idle_ms) {
+uint64_t Dataplane::run_inline(uint64_t frames, uint64_t idle_ms,
+                               const std::function<void()>& after_poll) {
     Worker& w = *workers_[0];
     uint64_t got = 0;
     uint64_t last_rx = monotonic_ms();
@@ -488,6 +489,7 @@ uint64_t Dataplane::run_inline(uint64_t frames, uint64_t idle_ms) {
         const uint64_t now = monotonic_ms();
         const uint16_t n = w.poll_once(now);
         got += n;
+        if (after_poll) after_poll();
         if (n) {
             last_rx = now;
         } else if (now - last_rx > idle_ms) {

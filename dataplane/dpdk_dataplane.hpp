@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,8 +96,10 @@ public:
     void stop();
     // Runs the single worker on the calling (main) lcore until `frames`
     // frames were received on all ports or `idle_ms` passed with none; for
-    // replay. Returns the number of frames received.
-    uint64_t run_inline(uint64_t frames, uint64_t idle_ms);
+    // replay. `after_poll` (optional) runs after every poll, on this thread:
+    // the control plane drains the rings there. Returns the frames received.
+    uint64_t run_inline(uint64_t frames, uint64_t idle_ms,
+                        const std::function<void()>& after_poll = {});
 
     size_t worker_count() const { return workers_.size(); }
     table::EventRing& events(size_t w);

@@ -139,6 +139,12 @@ size_t PacketPath::handle(std::span<const uint8_t> frame, uint16_t port,
         c_->link_packets[link].add();
         c_->link_bytes[link].add(frame.size());
     }
+    // Queries (probes included) are never a source of records (draft §4.3):
+    // look at the QR bit before paying for a parse.
+    if (f.payload.size() >= codec::kHeaderSize && (f.payload[2] & 0x80) == 0) {
+        c_->mdns_queries.add();
+        return 0;
+    }
     auto m = codec::Message::parse(f.payload, cfg_.parse);
     if (!m) {
         const auto reason = static_cast<size_t>(m.reason());

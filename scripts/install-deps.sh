@@ -9,11 +9,11 @@ packages=(
   # libraries the targets link
   libssl-dev libpcap-dev libgtest-dev libgmock-dev libbenchmark-dev libknot-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libtbb-dev libjemalloc-dev
-  libdpdk-dev dpdk libspdlog-dev
+  libdpdk-dev dpdk dpdk-dev libspdlog-dev
   # sanitizer / fuzzer runtimes for clang builds
   libclang-rt-14-dev
   # real peers used by system tests
-  bind9 bind9-utils bind9-dnsutils
+  bind9 bind9-utils bind9-dnsutils knot knot-dnsutils dnsperf
   # python side of tests (Debian's interpreter: /usr/bin/python3)
   python3 python3-dnspython python3-scapy python3-zeroconf
   # live system tests: network namespaces, a real mDNS responder, capture

@@ -18,7 +18,11 @@
 //     (draft-ietf-dnsop-update-timeout-01) in the same message;
 //   - UDP, falling back to TCP on TC or when a message is larger than the UDP
 //     limit; persistent TCP connections; DNS over TLS (port 853, certificate
-//     verified with OpenSSL) where configured;
+//     verified with OpenSSL) where configured. Batches are built up to
+//     max_message whatever the transport: a message within udp_limit goes
+//     over UDP, a larger one (a backlog) over TCP, because a server's cost
+//     is per message (BIND 9.18 syncs its journal twice per UPDATE). While
+//     retrying after a failure, UDP zones send UDP-sized messages;
 //   - retries with exponential backoff and jitter; a bounded queue of pending
 //     changes with counted overflow.
 //
@@ -69,11 +73,17 @@ struct UpdateConfig {
     bool allow_unsigned = false;
     uint32_t lease_s = 3600;             // Update Lease; 0 = do not send the option
     std::optional<uint32_t> key_lease_s; // 8-byte form when set
-    bool timeout_rrs = false;            // also send TIMEOUT RRs
+    // Also send TIMEOUT RRs (draft -01, method 1): for each RRset a message
+    // touches, one TIMEOUT (type timeout_type, at the RRset's owner) whose
+    // hashes cover every record of that RRset the engine wants published,
+    // expiring at now + lease_s; the TIMEOUT it left before is deleted in the
+    // same message, so refreshes do not pile them up. Needs lease_s > 0.
+    // Large RRsets make large TIMEOUTs (16 bytes per record).
+    bool timeout_rrs = false;
     uint16_t timeout_type = 65280;
     uint32_t batch_window_ms = 50;
     uint16_t udp_limit = 1232;           // larger messages go over TCP
-    uint32_t max_message = 16384;        // over TCP/TLS
+    uint32_t max_message = 16384;        // batch size limit (512..65535); over TCP/TLS
     uint32_t max_pending = 1'000'000;    // changes queued per engine, beyond: counted refusal
     uint32_t retry_initial_ms = 500;
     uint32_t retry_max_ms = 30'000;
@@ -89,7 +99,12 @@ struct UpdateConfig {
 
 struct ZoneStats {
     uint64_t messages_sent = 0, records_sent = 0;
-    uint64_t responses[24] = {};  // by rcode (0..23: covers BADSIG/BADKEY/BADTIME)
+    // Answers by effective rcode (0..23): the TSIG error when the answer
+    // carries one (BADSIG 16, BADKEY 17, BADTIME 18), else RCODE with the
+    // OPT's extended bits. An answer whose TSIG does not verify is counted
+    // in tsig_failures instead (except the unsigned BADSIG/BADKEY answers
+    // RFC 8945 §5.3.2 prescribes, counted here).
+    uint64_t responses[24] = {};
     uint64_t tsig_failures = 0;   // response did not verify
     uint64_t timeouts = 0, retries = 0;
     uint64_t tcp_fallbacks = 0;
@@ -97,7 +112,9 @@ struct ZoneStats {
     uint64_t desired = 0, confirmed = 0, pending = 0;
     uint64_t last_success_ms = 0;  // monotonic; 0 = never
     bool reachable = false;
-    bool lease_echoed = false;     // the server echoed the Update Lease option
+    // The server echoed the Update Lease option (latest NOERROR answer to a
+    // message carrying it). BIND 9.18 does not: it ignores the option.
+    bool lease_echoed = false;
     uint64_t failed_changes = 0;      // this zone's share of failed_changes()
     uint64_t connection_failures = 0; // UDP socket errors (ICMP), TCP/TLS connect/IO errors
     uint64_t tcp_connects = 0;        // TCP/TLS connections opened (persistence check)
@@ -129,11 +146,13 @@ public:
     virtual void on_ready(uint64_t now_ms) = 0;
     virtual uint64_t next_wakeup_ms(uint64_t now_ms) const = 0;
 
-    // True when nothing is queued for a first attempt and nothing is in
-    // flight: every change was answered or failed at least once. Changes that
-    // failed and wait for their retry (server down, REFUSED...) do not keep
-    // the engine busy, so a caller can wait for idle() and then read
-    // failed_changes() without hanging on an unreachable server.
+    // True when nothing is in flight and nothing is queued for a first
+    // attempt: every change was answered or is waiting for a retry. Changes
+    // that wait for a retry (server down, REFUSED...) do not keep the engine
+    // busy, and neither does anything queued for a zone that is backing off
+    // after a failed message (its whole queue waits for that retry). So a
+    // caller can wait for idle() and then read failed_changes() without
+    // hanging on an unreachable server; stats().pending says what is left.
     virtual bool idle() const = 0;
     // Changes that ended in a definitive failure (REFUSED, NOTAUTH, BADSIG...)
     // since start: `updproxy replay` exits non-zero when any.

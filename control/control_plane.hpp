@@ -1,0 +1,66 @@
+// The control plane's state and its reactions, shared by `updproxy run` and
+// `updproxy replay`: the RecordStore mirroring the shards, the ServiceModel,
+// the Publisher and the UPDATE engine (when the configuration has `update`).
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <poll.h>
+
+#include "control/config/config.hpp"
+#include "control/publisher.hpp"
+#include "control/record_store.hpp"
+#include "control/service_model.hpp"
+#include "control/update/update_engine.hpp"
+#include "dataplane/links.hpp"
+#include "dataplane/table/events.hpp"
+
+namespace updproxy::control {
+
+// Subdomain of each link: configured, or the algorithmic label under
+// publish.domain (draft §3.1 methods 2 and 3).
+std::vector<LinkPublication> link_publications(const config::Config& cfg,
+                                               const std::vector<dataplane::LinkSpec>& links);
+
+class ControlPlane {
+public:
+    // Errors: the UPDATE engine refused its configuration.
+    static std::unique_ptr<ControlPlane> create(const config::Config& cfg,
+                                                const std::vector<dataplane::LinkSpec>& links,
+                                                std::ostream& log, std::string* error);
+
+    // Publishes the browse records.
+    void start();
+    // One event from a shard. Records whose refresh is due are appended to
+    // `refresh` (the caller sends the queries).
+    void on_event(const table::EventView& e, std::vector<const Record*>* refresh);
+
+    // The UPDATE engine in the caller's poll loop.
+    void add_pollfds(std::vector<pollfd>& fds) const;
+    void on_io(uint64_t now_ms);
+    // Milliseconds until the engine wants to run again, at most `cap`.
+    int timeout_ms(uint64_t now_ms, int cap) const;
+    bool updates_idle() const { return !engine_ || engine_->idle(); }
+    uint64_t failed_changes() const { return engine_ ? engine_->failed_changes() : 0; }
+
+    const RecordStore& store() const { return store_; }
+    const ServiceModel& model() const { return *model_; }
+    const Publisher& publisher() const { return *publisher_; }
+    UpdateEngine* engine() const { return engine_.get(); }
+
+private:
+    ControlPlane() = default;
+    std::ostream* log_ = nullptr;
+    bool debug_ = false;
+    std::vector<std::string> link_names_;
+    RecordStore store_;
+    std::unique_ptr<UpdateEngine> engine_;
+    std::unique_ptr<Publisher> publisher_;
+    std::unique_ptr<ServiceModel> model_;
+    std::vector<Applied> changes_;
+};
+
+}  // namespace updproxy::control

@@ -1,0 +1,36 @@
+// Where the service model's records go: the UPDATE engine (to the zone whose
+// name matches longest) and, later, the embedded zones. Counts what could
+// not be routed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "control/service_model.hpp"
+#include "control/update/update_engine.hpp"
+
+namespace updproxy::control {
+
+class Publisher : public PublishSink {
+public:
+    // `engine` may be null (no `update` section).
+    Publisher(UpdateEngine* engine, std::vector<codec::Name> zones);
+
+    void publish(uint16_t link, const PubRecord& r) override;
+    void unpublish(uint16_t link, const PubRecord& r) override;
+
+    uint64_t unroutable() const { return unroutable_; }
+    uint64_t refused() const { return refused_; }
+    uint64_t published() const { return published_; }
+    uint64_t unpublished() const { return unpublished_; }
+
+private:
+    const codec::Name* zone_for(const codec::Name& owner) const;
+
+    UpdateEngine* engine_;
+    std::vector<codec::Name> zones_;
+    uint64_t unroutable_ = 0, refused_ = 0, published_ = 0, unpublished_ = 0;
+};
+
+}  // namespace updproxy::control

@@ -1,0 +1,220 @@
+// The desired/server state and the difference it derives (no I/O).
+#include "control/update/zone_state.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+
+#include "codec/builder.hpp"
+#include "codec/types.hpp"
+#include "control/update/backoff.hpp"
+#include "control/update/record_key.hpp"
+
+namespace updproxy::control::upd {
+namespace {
+
+using codec::Name;
+namespace rrtype = codec::rrtype;
+
+Name N(const char* s) { return *Name::parse(s); }
+
+PubRecord ptr(const char* owner, const char* target, uint32_t ttl = 120) {
+    return {N(owner), rrtype::PTR, ttl, codec::rdata::name(N(target))};
+}
+PubRecord a(const char* owner, uint8_t last, uint32_t ttl = 120) {
+    return {N(owner), rrtype::A, ttl, codec::rdata::a(std::array<uint8_t, 4>{192, 0, 2, last})};
+}
+
+Entry* only_pending(ZoneState& z) {
+    EXPECT_EQ(z.pending().size(), 1u);
+    return z.pending().empty() ? nullptr : *z.pending().begin();
+}
+
+TEST(RecordKey, CanonicalRdataLowercasesNamesOnly) {
+    const auto srv = codec::rdata::srv(0, 0, 631, N("Printer.Lab.Example."));
+    const auto canon = canonical_rdata(rrtype::SRV, srv);
+    EXPECT_EQ(canon, codec::rdata::srv(0, 0, 631, N("printer.lab.example.")));
+    const std::string_view txt[] = {"Key=Value"};
+    const auto t = codec::rdata::txt(txt);
+    EXPECT_EQ(canonical_rdata(rrtype::TXT, t), t);  // TXT is data, case matters
+    // Broken name: kept as is rather than guessed at.
+    const std::vector<uint8_t> bad{5, 'a', 'b'};
+    EXPECT_EQ(canonical_rdata(rrtype::PTR, bad), bad);
+    EXPECT_EQ(record_key(N("A.lab."), rrtype::PTR, canonical_rdata(rrtype::PTR, codec::rdata::name(N("X.lab.")))),
+              record_key(N("a.LAB."), rrtype::PTR, canonical_rdata(rrtype::PTR, codec::rdata::name(N("x.lab.")))));
+    // The RRset key is a prefix of its records' keys.
+    const std::string rk = record_key(N("a.lab."), rrtype::A, std::vector<uint8_t>{1, 2, 3, 4});
+    EXPECT_EQ(rk.rfind(rrset_key(N("A.lab."), rrtype::A), 0), 0u);
+}
+
+TEST(RecordKey, TimeoutHashIsSha256Prefix) {
+    // SHA-256("") = e3b0c442 98fc1c14 9afbf4c8 996fb924 27ae41e4 ...
+    const std::array<uint8_t, 16> want{0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
+                                       0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24};
+    EXPECT_EQ(timeout_hash({}), want);
+}
+
+TEST(ZoneState, AddTakeConfirm) {
+    ZoneState z(N("lab."));
+    z.set_desired(a("h.lab.", 1));
+    EXPECT_EQ(z.desired_count(), 1u);
+    EXPECT_EQ(z.fresh_count(), 1u);
+    Entry* e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::add);
+    z.take(e);
+    EXPECT_EQ(z.queued_count(), 0u);
+    EXPECT_EQ(z.in_flight_count(), 1u);
+    z.confirm(e);
+    EXPECT_EQ(z.present_count(), 1u);
+    EXPECT_EQ(z.queued_count(), 0u);
+    EXPECT_EQ(z.in_flight_count(), 0u);
+    // Same record again: nothing to do.
+    EXPECT_FALSE(z.add_would_queue(a("H.LAB.", 1)));
+    z.set_desired(a("H.LAB.", 1));
+    EXPECT_EQ(z.queued_count(), 0u);
+}
+
+TEST(ZoneState, AddThenRemoveBeforeSendingCancelsOut) {
+    ZoneState z(N("lab."));
+    z.set_desired(a("h.lab.", 1));
+    z.clear_desired(a("h.lab.", 1));
+    EXPECT_EQ(z.queued_count(), 0u);
+    EXPECT_EQ(z.fresh_count(), 0u);
+    EXPECT_EQ(z.entry_count(), 0u);
+    EXPECT_EQ(z.queued_bytes(), 0u);
+}
+
+TEST(ZoneState, TtlChangeIsReAdd) {
+    ZoneState z(N("lab."));
+    z.set_desired(a("h.lab.", 1, 120));
+    Entry* e = only_pending(z);
+    z.take(e);
+    z.confirm(e);
+    EXPECT_TRUE(z.add_would_queue(a("h.lab.", 1, 60)));
+    z.set_desired(a("h.lab.", 1, 60));
+    e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::add);
+    EXPECT_EQ(e->desired_ttl, 60u);
+    z.take(e);
+    EXPECT_EQ(e->sent_ttl, 60u);
+    z.confirm(e);
+    EXPECT_EQ(e->server_ttl, 60u);
+    EXPECT_EQ(z.queued_count(), 0u);
+}
+
+TEST(ZoneState, RemoveConfirmedThenErased) {
+    ZoneState z(N("lab."));
+    z.set_desired(ptr("_ipp._tcp.lab.", "P1._ipp._tcp.lab."));
+    Entry* e = only_pending(z);
+    z.take(e);
+    z.confirm(e);
+    // Removal given with other case: the same record.
+    z.clear_desired(ptr("_IPP._tcp.lab.", "p1._ipp._TCP.lab."));
+    e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::remove);
+    EXPECT_EQ(z.desired_count(), 0u);
+    z.take(e);
+    z.confirm(e);
+    EXPECT_EQ(z.entry_count(), 0u);
+    EXPECT_EQ(z.present_count(), 0u);
+}
+
+TEST(ZoneState, ChangeWhileInFlightIsSentAfterTheAnswer) {
+    ZoneState z(N("lab."));
+    z.set_desired(a("h.lab.", 1));
+    Entry* e = only_pending(z);
+    z.take(e);
+    z.clear_desired(a("h.lab.", 1));  // while the add is out
+    EXPECT_EQ(z.queued_count(), 0u);  // one message in flight per record
+    z.confirm(e);
+    e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::remove);
+}
+
+TEST(ZoneState, FailureOutcomes) {
+    ZoneState z(N("lab."));
+    z.set_desired(a("h.lab.", 1));
+    Entry* e = only_pending(z);
+    z.take(e);
+    // Refused: not applied, queued again as a retry (not fresh).
+    z.fail(e, false);
+    EXPECT_EQ(z.queued_count(), 1u);
+    EXPECT_EQ(z.fresh_count(), 0u);
+    EXPECT_EQ(e->server, ServerState::absent);
+    // Then removed: nothing was applied, so nothing to undo.
+    z.clear_desired(a("h.lab.", 1));
+    EXPECT_EQ(z.entry_count(), 0u);
+
+    // A timeout: the add may have been applied; a later removal is sent.
+    z.set_desired(a("h.lab.", 2));
+    e = only_pending(z);
+    z.take(e);
+    z.fail(e, true);
+    EXPECT_EQ(e->server, ServerState::unknown);
+    z.clear_desired(a("h.lab.", 2));
+    e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::remove);
+    EXPECT_EQ(z.fresh_count(), 1u);  // a new change is a first attempt
+}
+
+TEST(ZoneState, MarkUnverifiedResendsDesiredKeepsRemovals) {
+    ZoneState z(N("lab."));
+    for (uint8_t i = 1; i <= 3; ++i) z.set_desired(a("h.lab.", i));
+    std::vector<Entry*> all(z.pending().begin(), z.pending().end());
+    for (Entry* e : all) z.take(e);
+    for (Entry* e : all) z.confirm(e);
+    z.clear_desired(a("h.lab.", 3));
+    EXPECT_EQ(z.queued_count(), 1u);
+    z.mark_unverified();
+    EXPECT_EQ(z.present_count(), 0u);
+    EXPECT_EQ(z.queued_count(), 3u);
+    int adds = 0, removes = 0;
+    for (const Entry* e : z.pending()) (ZoneState::need(*e) == Need::add ? adds : removes)++;
+    EXPECT_EQ(adds, 2);
+    EXPECT_EQ(removes, 1);
+}
+
+TEST(ZoneState, RrsetMembersAndTimeouts) {
+    ZoneState z(N("lab."));
+    z.set_desired(ptr("_ipp._tcp.lab.", "a._ipp._tcp.lab."));
+    z.set_desired(ptr("_ipp._tcp.lab.", "b._ipp._tcp.lab."));
+    z.set_desired(ptr("_ipp._tcp.lab.x.", "c._ipp._tcp.lab."));  // other owner (outside, but a key test)
+    z.set_desired(a("_ipp._tcp.lab.", 9));                        // other type
+    const std::string rs = rrset_key(N("_ipp._tcp.lab."), rrtype::PTR);
+    EXPECT_EQ(z.desired_in_rrset(rs).size(), 2u);
+    EXPECT_EQ(z.find_timeouts(rs), nullptr);
+    z.timeouts(rs).push_back({1, 2, 3});
+    ASSERT_NE(z.find_timeouts(rs), nullptr);
+    z.erase_timeouts(rs);
+    EXPECT_EQ(z.find_timeouts(rs), nullptr);
+}
+
+TEST(Backoff, DoublesToTheCapWithBoundedJitter) {
+    // Without jitter (u = 0.5 gives factor 1.0).
+    EXPECT_EQ(backoff_ms(1, 500, 30000, 0.5), 500u);
+    EXPECT_EQ(backoff_ms(2, 500, 30000, 0.5), 1000u);
+    EXPECT_EQ(backoff_ms(3, 500, 30000, 0.5), 2000u);
+    EXPECT_EQ(backoff_ms(7, 500, 30000, 0.5), 30000u);  // 32000 capped
+    EXPECT_EQ(backoff_ms(50, 500, 30000, 0.5), 30000u);
+    // Jitter: ±20%, never above the cap.
+    EXPECT_EQ(backoff_ms(1, 500, 30000, 0.0), 400u);
+    EXPECT_EQ(backoff_ms(1, 500, 30000, 0.999999), 599u);
+    EXPECT_EQ(backoff_ms(10, 500, 30000, 0.999999), 30000u);
+    EXPECT_EQ(backoff_ms(10, 500, 30000, 0.0), 24000u);
+}
+
+TEST(Backoff, LeaseRefreshAt80PercentWithTenPercentJitter) {
+    EXPECT_EQ(lease_refresh_ms(3600, 0.5), 2'880'000u);
+    EXPECT_EQ(lease_refresh_ms(3600, 0.0), 2'592'000u);
+    EXPECT_LE(lease_refresh_ms(3600, 0.999999), 3'168'000u);
+    EXPECT_LT(lease_refresh_ms(3600, 0.999999), 3'600'000u);  // always before expiry
+    EXPECT_EQ(reconcile_ms(300, 0.5), 300'000u);
+}
+
+}  // namespace
+}  // namespace updproxy::control::upd
