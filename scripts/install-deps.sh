@@ -9,7 +9,9 @@ packages=(
   # libraries the targets link
   libssl-dev libpcap-dev libgtest-dev libgmock-dev libbenchmark-dev libknot-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libtbb-dev libjemalloc-dev
-  libdpdk-dev dpdk dpdk-dev libspdlog-dev
+  libdpdk-dev dpdk dpdk-dev libspdlog-dev prometheus-cpp-dev
+  # metrics: promtool and a real Prometheus server for the scrape test
+  prometheus
   # sanitizer / fuzzer runtimes for clang builds
   libclang-rt-14-dev
   # real peers used by system tests
@@ -43,8 +45,11 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The bind9 package starts a system named on port 53; our tests run their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet named 2>/dev/null; then
-  systemctl stop named || true
+# Packages that start system services (named on port 53, avahi-daemon on the
+# host's interfaces, prometheus on :9090): the tests run their own instances.
+if command -v systemctl >/dev/null 2>&1; then
+  for svc in named avahi-daemon prometheus prometheus-node-exporter knot; do
+    if systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
+  done
 fi
 echo "install-deps: done"
