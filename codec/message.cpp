@@ -33,18 +33,29 @@ Status check_character_strings(const uint8_t* msg, uint32_t p, uint32_t rdend, i
     return {};
 }
 
-Status check_nsec_bitmap(const uint8_t* msg, uint32_t p, uint32_t rdend) {
+// Whether the window blocks stay inside the RDATA (a bitmap that does not is
+// malformed: the message is refused).
+Status check_nsec_bitmap_bounds(const uint8_t* msg, uint32_t p, uint32_t rdend) {
+    while (p < rdend) {
+        if (p + 2 > rdend || p + 2u + msg[p + 1] > rdend) return Status(Reason::nsec_bitmap, p);
+        p += 2u + msg[p + 1];
+    }
+    return {};
+}
+
+// RFC 4034 §4.1.2 rules inside the bounds: windows ascending, lengths 1..32.
+// python-zeroconf 0.47 writes an empty window block first; like a bad next
+// name (RFC 6762 §6.1), that costs the NSEC only.
+bool nsec_bitmap_well_formed(const uint8_t* msg, uint32_t p, uint32_t rdend) {
     int last_window = -1;
     while (p < rdend) {
-        if (p + 2 > rdend) return Status(Reason::nsec_bitmap, p);
         const int window = msg[p];
         const uint8_t blen = msg[p + 1];
-        if (window <= last_window || blen == 0 || blen > 32) return Status(Reason::nsec_bitmap, p);
-        if (p + 2 + blen > rdend) return Status(Reason::nsec_bitmap, p);
+        if (window <= last_window || blen == 0 || blen > 32) return false;
         last_window = window;
         p += 2u + blen;
     }
-    return {};
+    return true;
 }
 
 // True when the in-place bytes of the name at `pos` end in a compression
@@ -100,7 +111,12 @@ Status check_rdata(const uint8_t* msg, uint32_t len, uint16_t type, uint32_t rds
                 }
                 *damaged = true;
             }
-            return check_nsec_bitmap(msg, *in_place, rdend);
+            if (auto st = check_nsec_bitmap_bounds(msg, *in_place, rdend); !st) return st;
+            if (!nsec_bitmap_well_formed(msg, *in_place, rdend)) {
+                if (!opts.tolerate_nsec_next_name) return Status(Reason::nsec_bitmap, *in_place);
+                *damaged = true;
+            }
+            return {};
         }
         case rrtype::OPT: {
             uint32_t p = rdstart;
@@ -312,8 +328,17 @@ void RrIterator::load() {
     rr_.rdata_offset_ = end + 10;
     rr_.section = section_;
     rr_.msg_ = msg_;
-    rr_.damaged_ = check_nsec_ && rr_.type == rrtype::NSEC &&
-                   !validate_name(msg_, len_, rr_.rdata_offset_).ok();
+    rr_.damaged_ = false;
+    if (check_nsec_ && rr_.type == rrtype::NSEC) {
+        // Same tests as parse: a bad next name, or a bitmap malformed within
+        // its bounds (parse already refused anything out of bounds).
+        if (!validate_name(msg_, len_, rr_.rdata_offset_).ok()) {
+            rr_.damaged_ = true;
+        } else {
+            const uint32_t p = skip_validated_name(msg_, rr_.rdata_offset_);
+            rr_.damaged_ = !nsec_bitmap_well_formed(msg_, p, rr_.rdata_offset_ + rr_.rdlength_);
+        }
+    }
 }
 
 RrIterator& RrIterator::operator++() {

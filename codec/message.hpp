@@ -10,9 +10,11 @@
 //
 // One deliberate tolerance (RFC 6762 §6.1 says the NSEC next-domain name is to
 // be ignored, and Android, Android TV and Roborock devices send bad pointers
-// there): when only the pointer target of an NSEC next-domain name is bad and
-// the record's layout is otherwise intact, that one record is marked damaged()
-// and the message still parses. Callers skip damaged records.
+// there): when only the pointer target of an NSEC next-domain name is bad, or
+// the type bitmap breaks RFC 4034's rules while staying inside the RDATA
+// (python-zeroconf 0.47 writes an empty window block), that one record is
+// marked damaged() and the message still parses. Anything that runs past the
+// record is still an error. Callers skip damaged records.
 #pragma once
 
 #include <array>
@@ -61,7 +63,7 @@ struct Header {
 struct ParseOptions {
     // Type code of the TIMEOUT RR (no IANA code yet; private use by default).
     uint16_t timeout_type = rrtype::TIMEOUT_DEFAULT;
-    // RFC 6762 §6.1 NSEC next-name tolerance, see above. Off = strict.
+    // RFC 6762 §6.1 NSEC tolerance (next name, bitmap), see above. Off = strict.
     bool tolerate_nsec_next_name = true;
 };
 

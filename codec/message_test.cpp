@@ -95,9 +95,8 @@ TEST(Message, TypedLayoutsAreChecked) {
     EXPECT_EQ(one(rrtype::TXT, {5, 'a'}), Reason::txt_string_overrun);
     EXPECT_EQ(one(rrtype::TXT, {}), Reason::ok);  // seen in the wild; empty
     EXPECT_EQ(one(rrtype::HINFO, {1, 'a'}), Reason::rdata_length);
-    EXPECT_EQ(one(rrtype::NSEC, {0, 0, 0}), Reason::nsec_bitmap);      // window length 0
-    EXPECT_EQ(one(rrtype::NSEC, {0, 0, 33}), Reason::nsec_bitmap);     // > 32
-    EXPECT_EQ(one(rrtype::NSEC, {0, 1, 1, 0x40, 0, 1, 0x40}), Reason::nsec_bitmap);  // order
+    EXPECT_EQ(one(rrtype::NSEC, {0, 0, 33}), Reason::nsec_bitmap);     // past the RDATA
+    EXPECT_EQ(one(rrtype::NSEC, {0, 0, 1}), Reason::nsec_bitmap);      // header cut short
     EXPECT_EQ(one(rrtype::NSEC, {0, 0, 1, 0x40}), Reason::ok);
     EXPECT_EQ(one(rrtype::TIMEOUT_DEFAULT, {0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1}),
               Reason::timeout_rdata);  // count 1 but no hash
@@ -291,5 +290,34 @@ TEST(Message, EmptyRdataOfNameTypesIsNeverReadPastTheRecord) {
         auto n = rr.rdata_uncompressed(out);
         ASSERT_TRUE(n.ok());
         EXPECT_EQ(*n, 0u);
+    }
+}
+
+TEST(Message, NsecBitmapMalformedWithinItsBoundsCostsOnlyTheNsec) {
+    // python-zeroconf 0.47 writes an empty window block before the real one.
+    auto nsec_then_a = [](std::initializer_list<uint8_t> bitmap) {
+        Bytes m;
+        m.header(0x8400, 0, 2, 0, 0).name({"host", "local"});
+        m.rr(rrtype::NSEC, 0x8001, 120, static_cast<uint16_t>(2 + bitmap.size())).raw({0xC0, 12});
+        m.raw(bitmap);
+        m.raw({0xC0, 12}).rr(rrtype::A, 0x8001, 120, 4).raw({192, 0, 2, 10});
+        return m;
+    };
+    for (auto bitmap : {std::initializer_list<uint8_t>{0, 0, 0, 4, 0, 0, 0, 8},  // empty window
+                        std::initializer_list<uint8_t>{0, 1, 0x40, 0, 1, 0x40}}) {   // order
+        const Bytes m = nsec_then_a(bitmap);
+        auto r = Message::parse(m.b);
+        ASSERT_TRUE(r.ok()) << reason_name(r.reason());
+        EXPECT_EQ(r->damaged_count(), 1);
+        int damaged = 0, good_a = 0;
+        for (const auto& rr : r->answers()) {
+            damaged += rr.damaged();
+            good_a += rr.type == rrtype::A && !rr.damaged();
+        }
+        EXPECT_EQ(damaged, 1);
+        EXPECT_EQ(good_a, 1);
+        ParseOptions strict;
+        strict.tolerate_nsec_next_name = false;
+        EXPECT_EQ(Message::parse(m.b, strict).reason(), Reason::nsec_bitmap);
     }
 }

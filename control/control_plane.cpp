@@ -1,5 +1,7 @@
 #include "control/control_plane.hpp"
 
+#include <cstring>
+
 #include "codec/types.hpp"
 #include "control/record_format.hpp"
 
@@ -76,12 +78,45 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const config::Config& cfg,
 
 void ControlPlane::start() { model_->start(); }
 
+void ControlPlane::enable_discovery(dataplane::Dataplane& dp, const DiscoveryOptions& opts) {
+    sender_ = std::make_unique<RingSender>(dp);
+    discovery_ = std::make_unique<Discovery>(opts, dp.links().all(), sender_.get());
+}
+
+bool ControlPlane::RingSender::send_query(uint16_t link, bool multicast, const uint8_t* ip,
+                                          const uint8_t* mac, const std::vector<uint8_t>& payload) {
+    if (payload.empty() || payload.size() > 0xFFFF || link >= dp_.links().size()) return false;
+    auto& ring = dp_.tx(link % dp_.worker_count());
+    dataplane::TxHeader h{};
+    h.link = link;
+    h.multicast = multicast ? 1 : 0;
+    if (ip) std::memcpy(h.dst, ip, dp_.links()[link].v6 ? 16 : 4);
+    if (mac) std::memcpy(h.dst_mac, mac, 6);
+    h.src_port = 5353;
+    h.dst_port = 5353;
+    h.len = static_cast<uint16_t>(payload.size());
+    uint8_t* p = ring.reserve(sizeof h + payload.size());
+    if (p == nullptr) {
+        ++ring_full;
+        return false;
+    }
+    std::memcpy(p, &h, sizeof h);
+    std::memcpy(p + sizeof h, payload.data(), payload.size());
+    ring.commit();
+    ring.flush();
+    return true;
+}
+
 void ControlPlane::on_event(const table::EventView& e, std::vector<const Record*>* refresh) {
     changes_.clear();
     store_.apply(e, &changes_);
     for (const Applied& a : changes_) {
         if (a.change == Change::refresh_due) {
-            if (refresh) refresh->push_back(a.record);
+            if (discovery_) {
+                discovery_->refresh_due(*a.record, dataplane::monotonic_ms());
+            } else if (refresh) {
+                refresh->push_back(a.record);
+            }
             continue;
         }
         model_->apply(a);
@@ -104,11 +139,13 @@ void ControlPlane::add_pollfds(std::vector<pollfd>& fds) const {
 
 void ControlPlane::on_io(uint64_t now_ms) {
     if (engine_) engine_->on_ready(now_ms);
+    if (discovery_) discovery_->tick(store_, now_ms);
 }
 
 int ControlPlane::timeout_ms(uint64_t now_ms, int cap) const {
-    if (!engine_) return cap;
-    const uint64_t at = engine_->next_wakeup_ms(now_ms);
+    uint64_t at = UINT64_MAX;
+    if (engine_) at = engine_->next_wakeup_ms(now_ms);
+    if (discovery_) at = std::min(at, discovery_->next_wakeup_ms(now_ms));
     if (at <= now_ms) return 0;
     return static_cast<int>(std::min<uint64_t>(at - now_ms, static_cast<uint64_t>(cap)));
 }

@@ -11,10 +11,12 @@
 #include <poll.h>
 
 #include "control/config/config.hpp"
+#include "control/discovery.hpp"
 #include "control/publisher.hpp"
 #include "control/record_store.hpp"
 #include "control/service_model.hpp"
 #include "control/update/update_engine.hpp"
+#include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/links.hpp"
 #include "dataplane/table/events.hpp"
 
@@ -34,6 +36,11 @@ public:
 
     // Publishes the browse records.
     void start();
+    // Live mode: refresh and enumeration queries go out through the
+    // dataplane's TX rings (draft §4.2). Without it (replay), refresh_due
+    // records are handed to on_event's caller instead.
+    void enable_discovery(dataplane::Dataplane& dp, const DiscoveryOptions& opts);
+    const Discovery* discovery() const { return discovery_.get(); }
     // One event from a shard. Records whose refresh is due are appended to
     // `refresh` (the caller sends the queries).
     void on_event(const table::EventView& e, std::vector<const Record*>* refresh);
@@ -61,6 +68,20 @@ private:
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<ServiceModel> model_;
     std::vector<Applied> changes_;
+
+    // Sends queries through the worker's tx ring for the link.
+    class RingSender : public QuerySender {
+    public:
+        explicit RingSender(dataplane::Dataplane& dp) : dp_(dp) {}
+        bool send_query(uint16_t link, bool multicast, const uint8_t* ip, const uint8_t* mac,
+                        const std::vector<uint8_t>& payload) override;
+        uint64_t ring_full = 0;
+
+    private:
+        dataplane::Dataplane& dp_;
+    };
+    std::unique_ptr<RingSender> sender_;
+    std::unique_ptr<Discovery> discovery_;
 };
 
 }  // namespace updproxy::control

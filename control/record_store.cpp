@@ -85,6 +85,24 @@ size_t RecordStore::link_size(uint16_t link) const {
     return n;
 }
 
+const std::set<RecordKey>* RecordStore::by_host(uint16_t link,
+                                                 const std::array<uint8_t, 16>& ip) const {
+    auto it = hosts_.find({link, ip});
+    return it == hosts_.end() ? nullptr : &it->second;
+}
+
+void RecordStore::index_host(const RecordKey& k, const Record& r, bool add) {
+    const HostKey h{r.link, r.host.ip};
+    if (add) {
+        hosts_[h].insert(k);
+        return;
+    }
+    auto it = hosts_.find(h);
+    if (it == hosts_.end()) return;
+    it->second.erase(k);
+    if (it->second.empty()) hosts_.erase(it);
+}
+
 const Record* RecordStore::find(const RecordKey& k) const {
     auto it = records_.find(k);
     return it == records_.end() ? nullptr : &it->second;
@@ -102,6 +120,7 @@ void RecordStore::add_from(uint16_t shard, uint32_t id, const table::EventView& 
     Record& r = it->second;
     const bool had_any = r.shards.any();
     const uint32_t old_ttl = r.ttl;
+    if (had_any) index_host(it->first, r, false);  // the host may have changed
     r.owner = e.owner;
     r.link = e.h.link;
     r.type = e.h.type;
@@ -112,6 +131,7 @@ void RecordStore::add_from(uint16_t shard, uint32_t id, const table::EventView& 
     r.cache_flush = e.h.cache_flush != 0;
     r.expire_ms = e.h.expire_ms;
     r.shards.set(shard);
+    index_host(it->first, r, true);
     if (!had_any) {
         out->push_back({Change::added, &it->first, &r});
     } else if (old_ttl != r.ttl) {
@@ -128,6 +148,7 @@ void RecordStore::drop_from(uint16_t shard, uint32_t id, std::vector<Applied>* o
     if (it == records_.end()) return;
     it->second.shards.reset(shard);
     if (it->second.shards.none()) {
+        index_host(it->first, it->second, false);
         removed_keys_.push_back(it->first);
         removed_.push_back(std::move(it->second));
         records_.erase(it);

@@ -18,6 +18,8 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <array>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,13 +77,20 @@ public:
     size_t link_size(uint16_t link) const;
     const std::map<RecordKey, Record>& records() const { return records_; }
     const Record* find(const RecordKey& k) const;
+    // The records one host announced on one link (for refresh queries that
+    // ask a host for everything of its that is about to expire).
+    using HostKey = std::pair<uint16_t, std::array<uint8_t, 16>>;
+    const std::set<RecordKey>* by_host(uint16_t link, const std::array<uint8_t, 16>& ip) const;
     std::mutex& mutex() const { return mu_; }
 
 private:
     void add_from(uint16_t shard, uint32_t id, const table::EventView& e, std::vector<Applied>* out);
     void drop_from(uint16_t shard, uint32_t id, std::vector<Applied>* out);
 
+    void index_host(const RecordKey& k, const Record& r, bool add);
+
     std::map<RecordKey, Record> records_;
+    std::map<HostKey, std::set<RecordKey>> hosts_;
     // (shard, shard-local record id) -> key
     std::vector<std::unordered_map<uint32_t, RecordKey>> ids_ =
         std::vector<std::unordered_map<uint32_t, RecordKey>>(kMaxShards);

@@ -127,8 +127,10 @@ bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error
 
 void print_stats(const dataplane::Dataplane& dp, std::ostream& err, uint64_t frames) {
     const auto& c = dp.counters(0);
-    err << ";; replay: " << frames << " frames, " << c.mdns_messages.get()
-        << " mDNS messages, clock at the last packet " << dp.last_time_ms() << " ms (Unix time)\n";
+    // Queries are counted but never parsed (never a source of records).
+    err << ";; replay: " << frames << " frames, " << c.mdns_messages.get() + c.mdns_queries.get()
+        << " mDNS messages, clock at the last packet " << dp.last_time_ms() << " ms (Unix time); "
+        << c.mdns_messages.get() << " responses, " << c.mdns_queries.get() << " queries\n";
     for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
         if (uint64_t n = c.frame_drop[i].get()) {
             err << ";;   dropped " << n << " "

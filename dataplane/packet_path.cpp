@@ -126,13 +126,18 @@ size_t PacketPath::handle(std::span<const uint8_t> frame, uint16_t port,
         return 0;
     }
     const LinkSpec& spec = links[link];
-    if (spec.check_ttl && f.ttl != 255) {
-        drop(PathDrop::ttl_not_255);
-        return 0;
-    }
-    if (!is_mdns_group(f) &&
+    const bool group = is_mdns_group(f);
+    if (!group &&
         !(spec.has_address && std::memcmp(spec.address.data(), f.dst.data(), v6 ? 16 : 4) == 0)) {
         drop(PathDrop::not_for_us);
+        return 0;
+    }
+    // RFC 6762 §11: multicast must arrive with IP TTL 255. Unicast answers to
+    // our own refresh and QU queries are only a SHOULD there, and real
+    // responders (python-zeroconf, ...) send them with the default TTL 64:
+    // for those the on-link source check above is the rule.
+    if (group && spec.check_ttl && f.ttl != 255) {
+        drop(PathDrop::ttl_not_255);
         return 0;
     }
     if (link < c_->link_packets.size()) {

@@ -5,8 +5,8 @@
 //   ARP request / IPv6 NS for one of our addresses    -> reply frame
 //   UDP 53 to one of our addresses                     -> query ring (control plane)
 //   UDP 5353: link lookup (port, VLAN, source subnet)  -> path_drop[no_link/off_link]
-//             IP TTL 255 (RFC 6762 §11, per link)      -> path_drop[ttl_not_255]
 //             multicast group or our unicast address   -> path_drop[not_for_us]
+//             IP TTL 255 on multicast (RFC 6762 §11)   -> path_drop[ttl_not_255]
 //             codec parse, zero-copy over the payload  -> parse_error[reason]
 //             the worker's shard                       -> table events
 //

@@ -300,3 +300,15 @@ TEST(FrameBuild, UdpFramesParseBackWithValidChecksums) {
     }
     EXPECT_EQ(multicast_mac(v4(224, 0, 0, 251).data(), false), (Mac{1, 0, 0x5E, 0, 0, 0xFB}));
 }
+
+TEST(PacketPath, UnicastAnswersToUsMayCarryAnyTtl) {
+    // python-zeroconf answers a QU or refresh query by unicast with TTL 64.
+    Fixture f;
+    const auto us = v4(192, 0, 2, 1);
+    f.handle(f.mdns(v4(192, 0, 2, 10), false, 64, 0, {0, 0}, &us));
+    EXPECT_EQ(f.shard.size(), 1u);
+    EXPECT_EQ(f.path_drop(PathDrop::ttl_not_255), 0u);
+    // The same from off the link is still refused.
+    f.handle(f.mdns(v4(203, 0, 113, 10), false, 64, 0, {0, 0}, &us));
+    EXPECT_EQ(f.path_drop(PathDrop::off_link_source), 1u);
+}
