@@ -4,14 +4,16 @@
 # the identical dnsperf client and query mix, all on 127.0.0.1.
 #
 #   perf/query_bench.sh [--server PATH] [--seconds N] [--rounds N]
-#                       [--clients N] [--outstanding N] [--latency-qps N]
+#                       [--clients N] [--outstanding N] [--latency-qps N] [--nice N]
 #
 # Builds nothing: the updproxy-zone-server binary comes from --server, or
 # $UPDPROXY_PERF_BUILD/control/zone/, or build-perf/control/zone/ (perf/run
 # builds it there). Needs dnsperf, knotd and named (scripts/install-deps.sh).
 #
 # Setup, the same for the three servers:
-#   - one core for the server (CPU 1), the other for dnsperf (CPU 0). Ours
+#   - one core for the server (CPU 1), the other for dnsperf (CPU 0), both
+#     at nice --nice (default -10, when allowed) so that other work on a
+#     shared machine disturbs the measurement less. Ours
 #     runs its dedicated UDP thread (--udp-thread); Knot runs one UDP worker
 #     (udp-workers: 1) and BIND one worker thread (-n 1). Knot pins its UDP
 #     workers to CPUs itself (worker i on CPU i, whatever the inherited
@@ -37,9 +39,10 @@ build="${UPDPROXY_PERF_BUILD:-$root/build-perf}"
 server=""
 seconds=5
 rounds=3
-clients=4
-outstanding=256
+clients=16
+outstanding=1000
 latency_qps=20000
+nice_level=-10
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     --clients) clients="$2"; shift 2 ;;
     --outstanding) outstanding="$2"; shift 2 ;;
     --latency-qps) latency_qps="$2"; shift 2 ;;
+    --nice) nice_level="$2"; shift 2 ;;
     -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "query_bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -75,6 +79,13 @@ if [ "$(nproc)" -ge 2 ]; then
 else
   echo "query_bench: one CPU only: server and client share it" >&2
   srv_cpu=""; pin_srv=(); pin_cli=()
+fi
+# A higher priority needs root; without it, run at the normal one.
+if [ "$nice_level" != 0 ] && nice -n "$nice_level" true 2>/dev/null &&
+   [ "$(nice -n "$nice_level" nice)" = "$nice_level" ]; then
+  pin_srv=(nice -n "$nice_level" "${pin_srv[@]}"); pin_cli=(nice -n "$nice_level" "${pin_cli[@]}")
+else
+  nice_level=0
 fi
 
 tmp="$(mktemp -d /tmp/updproxy-qbench.XXXXXX)"
@@ -294,8 +305,8 @@ qps: dnsperf's completed queries per second (median of $rounds runs of ${seconds
 per second of the server's own CPU time (user + system, all threads), the
 capacity of one fully busy core, independent of the client's speed (dnsperf on
 one core is often the limit). Latency percentiles at a fixed ${latency_qps} q/s.
-Server core: CPU ${srv_cpu:-shared}; client core: CPU ${cli_cpu:-shared}. On a shared
-or busy machine the absolute numbers move; compare the ratios.
+Server core: CPU ${srv_cpu:-shared}; client core: CPU ${cli_cpu:-shared}; nice ${nice_level}.
+On a shared or busy machine the absolute numbers move; compare the ratios.
 EOF
 awk -v o="$q_ours" -v k="$q_knot" 'BEGIN {
   printf "{\"bench\": \"query\", \"metric\": \"qps\", \"unit\": \"queries/s\", \"value\": %.0f, \"peer\": \"knotd\", \"peer_value\": %.0f, \"ratio\": %.3f}\n", o, k, o / k }'
