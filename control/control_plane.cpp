@@ -138,7 +138,23 @@ void ControlPlane::add_pollfds(std::vector<pollfd>& fds) const {
 }
 
 void ControlPlane::on_io(uint64_t now_ms) {
-    if (engine_) engine_->on_ready(now_ms);
+    if (engine_) {
+        engine_->on_ready(now_ms);
+        // One line when a server refuses changes (BADSIG, NOTAUTH, REFUSED...),
+        // not one per retry.
+        const uint64_t failed = engine_->failed_changes();
+        if (failed != failed_logged_) {
+            for (const auto& z : engine_->zones()) {
+                const ZoneStats st = engine_->stats(z);
+                if (!st.last_error.empty()) {
+                    *log_ << "updproxy: update: zone " << z.to_string() << ": "
+                          << failed - failed_logged_ << " change(s) refused: " << st.last_error
+                          << '\n';
+                }
+            }
+            failed_logged_ = failed;
+        }
+    }
     if (discovery_) discovery_->tick(store_, now_ms);
 }
 

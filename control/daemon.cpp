@@ -74,10 +74,9 @@ public:
     void start() {
         start_ms_ = dataplane::monotonic_ms();
         cp_.start();
-        // Find what is already there (RFC 6763 §9, QU: answers come to us).
-        for (uint16_t l = 0; l < dp_.links().size(); ++l) {
-            if (dp_.links()[l].has_address) send_multicast(l, service_enumeration_query());
-        }
+        // Active discovery (keep-alive refresh queries, enumeration cycles)
+        // runs in the control plane's own loop step.
+        cp_.enable_discovery(dp_, DiscoveryOptions{});
     }
 
     // Runs until `stop` says so. `sigfd` readable = a signal arrived.

@@ -255,7 +255,7 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
         }
         const bool idle = cp->updates_idle();
         err << ";; published " << cp->publisher().published() - cp->publisher().unpublished()
-            << " records; " << cp->failed_changes() << " changes failed"
+            << " records; " << cp->failed_changes() << " changes refused"
             << (idle ? "" : "; gave up waiting for answers after 120 s") << '\n';
         if (cp->engine()) {
             for (const auto& z : cp->engine()->zones()) {
@@ -263,7 +263,12 @@ int run_replay(const ReplayOptions& opts, const char* argv0, std::ostream& out, 
                 err << ";;   zone " << z.to_string() << ": " << st.messages_sent << " UPDATEs, "
                     << st.records_sent << " records, " << st.responses[0] << " NOERROR, "
                     << st.timeouts << " timeouts, confirmed " << st.confirmed << "/" << st.desired
-                    << '\n';
+                    << ", " << st.pending << " pending";
+                for (size_t rc = 1; rc < std::size(st.responses); ++rc) {
+                    if (st.responses[rc]) err << ", " << st.responses[rc] << " " << codec::rcode_name(static_cast<uint16_t>(rc));
+                }
+                if (!st.last_error.empty()) err << "; last error: " << st.last_error;
+                err << '\n';
             }
         }
         uint64_t pending = 0;

@@ -408,7 +408,14 @@ std::optional<Flight> Engine::build(Zone& z, size_t limit) {
         const bool new_rrset =
             cfg_.timeout_rrs && (touched.empty() || touched.back()->rrset() != e->rrset());
         const size_t reserve = new_rrset ? timeout_cost(z.state, *e) : 0;
-        if (!msg.add(e->owner, e->type, e->rdata, n == Need::add, e->desired_ttl, reserve)) break;
+        if (n == Need::add && e->server == ServerState::present) {
+            // A TTL change: delete then add in one message. A plain add of
+            // an existing record changes the TTL on BIND but not on Knot.
+            if (!msg.add(e->owner, e->type, e->rdata, false, 0, reserve + e->wire_size)) break;
+            if (!msg.add_reserved(e->owner, e->type, e->rdata, true, e->desired_ttl)) break;
+        } else if (!msg.add(e->owner, e->type, e->rdata, n == Need::add, e->desired_ttl, reserve)) {
+            break;
+        }
         f.changes.push_back(e);
         if (n == Need::add) f.had_adds = true;
         if (new_rrset) touched.push_back(e);

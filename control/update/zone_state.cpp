@@ -24,6 +24,11 @@ Entry& ZoneState::entry_for(const PubRecord& r) {
     auto [it, inserted] = entries_.try_emplace(std::move(k));
     Entry& e = it->second;
     if (inserted) {
+        // Unknown, not absent: a previous run of the proxy, or another proxy
+        // on the same link (draft §4.7), may have put it there. So a record
+        // that comes and goes before its add was sent still gets its
+        // (idempotent) delete.
+        e.server = ServerState::unknown;
         e.key = it->first;
         e.rrset_len = r.owner.wire_length() + 2;
         e.type = r.type;

@@ -75,12 +75,19 @@ TEST(ZoneState, AddTakeConfirm) {
     EXPECT_EQ(z.queued_count(), 0u);
 }
 
-TEST(ZoneState, AddThenRemoveBeforeSendingCancelsOut) {
+TEST(ZoneState, AddThenRemoveBeforeSendingStillDeletes) {
+    // The server's state of a record the engine never sent is unknown: a
+    // previous run or a second proxy may have added it. The add is dropped,
+    // an (idempotent) delete is sent instead.
     ZoneState z(N("lab."));
     z.set_desired(a("h.lab.", 1));
     z.clear_desired(a("h.lab.", 1));
+    Entry* e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::remove);
+    z.take(e);
+    z.confirm(e);
     EXPECT_EQ(z.queued_count(), 0u);
-    EXPECT_EQ(z.fresh_count(), 0u);
     EXPECT_EQ(z.entry_count(), 0u);
     EXPECT_EQ(z.queued_bytes(), 0u);
 }
@@ -144,9 +151,14 @@ TEST(ZoneState, FailureOutcomes) {
     z.fail(e, false);
     EXPECT_EQ(z.queued_count(), 1u);
     EXPECT_EQ(z.fresh_count(), 0u);
-    EXPECT_EQ(e->server, ServerState::absent);
-    // Then removed: nothing was applied, so nothing to undo.
+    EXPECT_EQ(e->server, ServerState::unknown);  // never confirmed either way
+    // Then removed: a delete goes out, in case someone else had added it.
     z.clear_desired(a("h.lab.", 1));
+    e = only_pending(z);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(ZoneState::need(*e), Need::remove);
+    z.take(e);
+    z.confirm(e);
     EXPECT_EQ(z.entry_count(), 0u);
 
     // A timeout: the add may have been applied; a later removal is sent.
