@@ -6,16 +6,26 @@
 #pragma GCC diagnostic pop
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "codec/present.hpp"
 #include "codec/types.hpp"
@@ -27,6 +37,16 @@
 #include "control/record_format.hpp"
 #include "control/record_store.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
+#include "stats/control_metrics.hpp"
+#include "stats/control_snapshot.hpp"
+#include "stats/dataplane_metrics.hpp"
+#include "stats/exporter.hpp"
+#include "stats/published.hpp"
+#include "stats/telemetry.hpp"
+
+#ifndef UPDPROXY_VERSION
+#define UPDPROXY_VERSION "unknown"
+#endif
 
 namespace updproxy::control {
 
@@ -38,10 +58,302 @@ std::string json_str(std::string_view s) {
     return out;
 }
 
+double wall_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// ---- logging: one event per line, levels, journald-aware ----------------------------
+
+enum class Level { trace = 0, debug, info, warn, error };
+
+Level level_of(const std::string& s) {
+    if (s == "trace") return Level::trace;
+    if (s == "debug") return Level::debug;
+    if (s == "warn") return Level::warn;
+    if (s == "error") return Level::error;
+    return Level::info;
+}
+
+// Lines go to stderr as "updproxy: [LEVEL: ]message" (info has no level
+// word, so start-up and stop lines read as before). Under systemd
+// (JOURNAL_STREAM set) each line starts with its syslog priority, "<4>",
+// which journald turns into the entry's level (sd-daemon(3)).
+class Log {
+public:
+    explicit Log(std::ostream& out) : out_(out), journal_(std::getenv("JOURNAL_STREAM") != nullptr) {}
+    void set_level(Level l) { level_ = l; }
+    Level level() const { return level_; }
+    bool on(Level l) const { return l >= level_; }
+    void operator()(Level l, const std::string& msg) {
+        if (!on(l)) return;
+        static constexpr const char* kWord[] = {"trace: ", "debug: ", "", "warning: ", "error: "};
+        static constexpr int kPriority[] = {7, 7, 6, 4, 3};
+        const auto i = static_cast<size_t>(l);
+        if (journal_) out_ << '<' << kPriority[i] << '>';
+        out_ << "updproxy: " << kWord[i] << msg << '\n' << std::flush;
+    }
+    std::ostream& stream() { return out_; }
+
+private:
+    std::ostream& out_;
+    bool journal_;
+    Level level_ = Level::info;
+};
+
+// At most one line per `period_ms` for a recurring condition; the next line
+// says how many were held back.
+class RateLimit {
+public:
+    explicit RateLimit(uint64_t period_ms) : period_(period_ms) {}
+    // True when a line may be written now; *held = occurrences held back since the last.
+    bool allow(uint64_t now_ms, uint64_t* held) {
+        if (last_ != 0 && now_ms - last_ < period_) {
+            ++held_;
+            return false;
+        }
+        *held = held_;
+        held_ = 0;
+        last_ = now_ms;
+        return true;
+    }
+
+private:
+    uint64_t period_, last_ = 0, held_ = 0;
+};
+
+// ---- calls from other threads into the control loop -----------------------------------
+
+// A telemetry request that needs the control plane's live state (the table)
+// is queued here and run by the control loop between two polls; the caller
+// waits (bounded). Closing wakes every waiter: nothing runs after close().
+class ControlCalls {
+public:
+    ControlCalls() : efd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+    ~ControlCalls() {
+        close();
+        if (efd_ >= 0) ::close(efd_);
+    }
+    ControlCalls(const ControlCalls&) = delete;
+    ControlCalls& operator=(const ControlCalls&) = delete;
+    int fd() const { return efd_; }
+
+    // Any thread but the control thread. False when it did not run (closed,
+    // or the control loop did not get to it in time).
+    bool call(std::function<void()> fn, std::chrono::milliseconds timeout) {
+        auto c = std::make_shared<Call>();
+        c->fn = std::move(fn);
+        std::unique_lock<std::mutex> lk(mu_);
+        if (closed_) return false;
+        q_.push_back(c);
+        const uint64_t one = 1;
+        if (write(efd_, &one, sizeof one) < 0) {
+            // the counter is saturated: the loop is awake anyway
+        }
+        cv_.wait_for(lk, timeout, [&] { return c->done || closed_; });
+        if (c->done) return true;
+        // Started already: it finishes soon (it runs on the control thread,
+        // which never waits for us); its captures must outlive it.
+        if (c->running) {
+            cv_.wait(lk, [&] { return c->done; });
+            return true;
+        }
+        c->abandoned = true;
+        return false;
+    }
+
+    // The control thread.
+    void run() {
+        uint64_t n;
+        while (read(efd_, &n, sizeof n) > 0) {
+        }
+        for (;;) {
+            std::shared_ptr<Call> c;
+            {
+                std::lock_guard<std::mutex> g(mu_);
+                if (q_.empty()) return;
+                c = q_.front();
+                q_.pop_front();
+                if (c->abandoned) continue;
+                c->running = true;
+            }
+            c->fn();
+            std::lock_guard<std::mutex> g(mu_);
+            c->done = true;
+            cv_.notify_all();
+        }
+    }
+
+    void close() {
+        std::lock_guard<std::mutex> g(mu_);
+        closed_ = true;
+        q_.clear();
+        cv_.notify_all();
+    }
+
+private:
+    struct Call {
+        std::function<void()> fn;
+        bool running = false, done = false, abandoned = false;
+    };
+    int efd_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<Call>> q_;
+    bool closed_ = false;
+};
+
+// ---- configuration differences ------------------------------------------------------------
+
+// What a reload cannot change while the dataplane runs: the EAL, the ports,
+// the links' L2/L3 identity, the table's sizing. The first difference, or "".
+std::string needs_restart(const config::Config& a, const config::Config& b) {
+    if (!(a.dpdk == b.dpdk)) return "dpdk section changed";
+    if (a.ports.size() != b.ports.size()) return "ports added or removed";
+    for (size_t i = 0; i < a.ports.size(); ++i) {
+        const auto &p = a.ports[i], &q = b.ports[i];
+        if (p.name != q.name || p.device != q.device || p.rx_descriptors != q.rx_descriptors ||
+            p.tx_descriptors != q.tx_descriptors || p.promiscuous != q.promiscuous) {
+            return "ports[" + std::to_string(i) + "] \"" + p.name + "\" changed";
+        }
+    }
+    if (a.links.size() != b.links.size()) {
+        return "links added or removed (" + std::to_string(a.links.size()) + " -> " +
+               std::to_string(b.links.size()) + "): the dataplane's link table is fixed at start";
+    }
+    for (size_t i = 0; i < a.links.size(); ++i) {
+        const auto &l = a.links[i], &m = b.links[i];
+        std::string what;
+        auto diff = [&](bool differs, const char* key) {
+            if (differs) what += (what.empty() ? "" : ", ") + std::string(key);
+        };
+        diff(l.name != m.name, "name");
+        diff(l.port != m.port, "port");
+        diff(l.vlan != m.vlan, "vlan");
+        diff(l.prefix != m.prefix, "prefix");
+        diff(l.address != m.address, "address");
+        diff(l.check_ttl != m.check_ttl, "check_ttl");
+        if (!what.empty()) {
+            return "links[" + std::to_string(i) + "] \"" + l.name + "\": " + what +
+                   " changed: the dataplane's link table is fixed at start";
+        }
+    }
+    if (!(a.table == b.table)) return "table section changed";
+    if (a.burst_size != b.burst_size) return "burst_size changed";
+    return "";
+}
+
+bool same_key(const std::optional<codec::TsigKey>& a, const std::optional<codec::TsigKey>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    if (!a) return true;
+    return a->name == b->name && a->algorithm == b->algorithm && a->secret == b->secret;
+}
+
+// What the control plane is built from (publication, UPDATE, subdomains);
+// the reasons it must be rebuilt, empty when it need not.
+std::vector<std::string> control_changes(const config::Config& a, const config::Config& b) {
+    std::vector<std::string> why;
+    if (!(a.publish == b.publish)) why.push_back("publish");
+    for (size_t i = 0; i < a.links.size() && i < b.links.size(); ++i) {
+        if (a.links[i].subdomain != b.links[i].subdomain) {
+            why.push_back("links[" + std::to_string(i) + "].subdomain");
+        }
+    }
+    const auto &u = a.update, &v = b.update;
+    if (u.enabled != v.enabled) {
+        why.push_back(v.enabled ? "update enabled" : "update disabled");
+        return why;
+    }
+    if (!u.enabled) return why;
+    if (!same_key(u.key, v.key) || u.key_name != v.key_name) why.push_back("update key");
+    if (u.allow_unsigned != v.allow_unsigned || u.lease != v.lease || u.key_lease != v.key_lease ||
+        u.timeout_rrs != v.timeout_rrs || u.timeout_type != v.timeout_type ||
+        u.batch_ms != v.batch_ms || u.udp_limit != v.udp_limit ||
+        u.reconcile_interval != v.reconcile_interval) {
+        why.push_back("update policy");
+    }
+    bool zones = u.zones.size() != v.zones.size();
+    for (size_t i = 0; !zones && i < u.zones.size(); ++i) {
+        const auto &z = u.zones[i], &w = v.zones[i];
+        zones = z.zone != w.zone || z.server != w.server || z.port != w.port ||
+                z.transport != w.transport || z.tls_name != w.tls_name || z.ca_file != w.ca_file;
+    }
+    if (zones) why.push_back("update zones");
+    return why;
+}
+
+// The UPDATE zone (and its server) a record goes to under `cfg`: the
+// longest configured zone holding the owner, as the Publisher routes.
+std::optional<std::pair<codec::Name, std::string>> destination(const config::Config& cfg,
+                                                                const codec::Name& owner) {
+    if (!cfg.update.enabled) return std::nullopt;
+    std::optional<std::pair<codec::Name, std::string>> best;
+    size_t best_labels = 0;
+    for (const auto& z : cfg.update.zones) {
+        const auto zn = codec::Name::parse(z.zone);
+        if (!zn || !owner.is_subdomain_of(*zn)) continue;
+        if (best && zn->label_count() <= best_labels) continue;
+        best_labels = zn->label_count();
+        best = {*zn, z.server.to_string() + "#" + std::to_string(z.port) + "/" + z.transport};
+    }
+    return best;
+}
+
+// ---- the daemon ----------------------------------------------------------------------------
+
+struct ZoneTotals {  // counters of engines that are gone, per zone
+    uint64_t messages_sent = 0, records_sent = 0;
+    std::array<uint64_t, 24> responses{};
+    uint64_t tsig_failures = 0, timeouts = 0, retries = 0, tcp_fallbacks = 0, queue_overflow = 0,
+             failed_changes = 0, connection_failures = 0, stuck = 0;
+    void add(const ZoneStats& s) {
+        messages_sent += s.messages_sent;
+        records_sent += s.records_sent;
+        for (size_t i = 0; i < responses.size(); ++i) responses[i] += s.responses[i];
+        tsig_failures += s.tsig_failures;
+        timeouts += s.timeouts;
+        retries += s.retries;
+        tcp_fallbacks += s.tcp_fallbacks;
+        queue_overflow += s.queue_overflow;
+        failed_changes += s.failed_changes;
+        connection_failures += s.connection_failures;
+        stuck += s.stuck;
+    }
+    void add_to(stats::ZoneSample& z) const {
+        z.messages_sent += messages_sent;
+        z.records_sent += records_sent;
+        for (size_t i = 0; i < responses.size(); ++i) z.responses[i] += responses[i];
+        z.tsig_failures += tsig_failures;
+        z.timeouts += timeouts;
+        z.retries += retries;
+        z.tcp_fallbacks += tcp_fallbacks;
+        z.queue_overflow += queue_overflow;
+        z.failed_changes += failed_changes;
+        z.connection_failures += connection_failures;
+        z.stuck += stuck;
+    }
+};
+
 class Daemon {
 public:
-    Daemon(const config::Config& cfg, dataplane::Dataplane& dp, ControlPlane& cp, std::ostream& log)
-        : cfg_(cfg), dp_(dp), cp_(cp), log_(log), drops_seen_(dp.worker_count(), 0) {}
+    Daemon(config::Config cfg, std::string config_path, dataplane::Dataplane& dp,
+           std::unique_ptr<ControlPlane> cp, Log& log)
+        : cfg_(std::move(cfg)),
+          config_path_(std::move(config_path)),
+          dp_(dp),
+          cp_(std::move(cp)),
+          log_(log),
+          drops_seen_(dp.worker_count(), 0),
+          overflow_log_(dp.worker_count(), RateLimit(10000)) {}
+
+    ~Daemon() {
+        shutdown_introspection();
+        if (ctl_ >= 0) {
+            close(ctl_);
+            unlink(ctl_path_.c_str());
+        }
+    }
 
     bool open_control_socket(const std::string& path, std::string* error) {
         std::error_code ec;
@@ -64,66 +376,101 @@ public:
         return true;
     }
 
-    ~Daemon() {
-        if (ctl_ >= 0) {
-            close(ctl_);
-            unlink(ctl_path_.c_str());
+    void start() {
+        start_ms_ = dataplane::monotonic_ms();
+        last_reload_unix_ = wall_seconds();
+        cp_->start();
+        publish_snapshot(start_ms_);
+        register_telemetry();
+        apply_metrics(cfg_.metrics, nullptr);
+        // Finding what is already there (RFC 6763 §9) and keeping it alive
+        // is the control plane's discovery (control/discovery.*): it
+        // enumerates every link with an address at start.
+        if (cp_->discovery() == nullptr) {
+            for (uint16_t l = 0; l < dp_.links().size(); ++l) {
+                if (dp_.links()[l].has_address) {
+                    send_multicast(l, service_enumeration_query());
+                    ++enumeration_queries_;
+                }
+            }
         }
     }
 
-    void start() {
-        start_ms_ = dataplane::monotonic_ms();
-        cp_.start();
-        // Active discovery (keep-alive refresh queries, enumeration cycles)
-        // runs in the control plane's own loop step.
-        cp_.enable_discovery(dp_, DiscoveryOptions{});
-    }
-
-    // Runs until `stop` says so. `sigfd` readable = a signal arrived.
+    // Runs until a stop signal (or `for_seconds`). `sigfd` readable = a signal arrived.
     int loop(int sigfd, double for_seconds) {
         const uint64_t deadline =
             for_seconds > 0 ? start_ms_ + static_cast<uint64_t>(for_seconds * 1000) : UINT64_MAX;
         for (;;) {
             bool busy = drain();
-            if (dataplane::monotonic_ms() >= deadline) return 0;
+            const uint64_t now = dataplane::monotonic_ms();
+            if (now >= deadline) return 0;
+            if (now - snapshot_ms_ >= kSnapshotMs) publish_snapshot(now);
+            step_retirement(now);
             std::vector<pollfd> fds;
             fds.push_back({sigfd, POLLIN, 0});
-            if (ctl_ >= 0) fds.push_back({ctl_, POLLIN, 0});
+            fds.push_back({ctl_, POLLIN, 0});
+            fds.push_back({calls_.fd(), POLLIN, 0});
             for (size_t w = 0; w < dp_.worker_count(); ++w) {
                 if (!dp_.events(w).prepare_wait()) busy = true;
                 if (!dp_.queries(w).prepare_wait()) busy = true;
                 fds.push_back({dp_.events(w).fd(), POLLIN, 0});
                 fds.push_back({dp_.queries(w).fd(), POLLIN, 0});
             }
-            cp_.add_pollfds(fds);
-            const int timeout = busy ? 0 : cp_.timeout_ms(dataplane::monotonic_ms(), 100);
+            cp_->add_pollfds(fds);
+            UpdateEngine* old_engine = retiring_ ? retiring_->cp->engine() : nullptr;
+            if (old_engine) {
+                for (const auto& f : old_engine->fds()) fds.push_back({f.fd, f.events, 0});
+            }
+            int timeout = busy ? 0 : cp_->timeout_ms(now, 100);
+            if (old_engine) {
+                const uint64_t at = old_engine->next_wakeup_ms(now);
+                timeout = std::min<int>(timeout, at <= now ? 0 : static_cast<int>(std::min<uint64_t>(at - now, 100)));
+            }
             const int n = poll(fds.data(), fds.size(), timeout);
             for (size_t w = 0; w < dp_.worker_count(); ++w) {
                 dp_.events(w).clear_wakeup();
                 dp_.queries(w).clear_wakeup();
             }
-            cp_.on_io(dataplane::monotonic_ms());
+            const uint64_t after = dataplane::monotonic_ms();
+            cp_->on_io(after);
+            if (old_engine) old_engine->on_ready(after);
             if (n > 0 && (fds[0].revents & POLLIN)) {
                 signalfd_siginfo si;
                 if (read(sigfd, &si, sizeof si) == sizeof si) {
                     if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
-                        log_ << "updproxy: signal " << si.ssi_signo << ", stopping\n";
+                        log_(Level::info, "signal " + std::to_string(si.ssi_signo) + ", stopping");
                         return 0;
                     }
+                    if (si.ssi_signo == SIGHUP) reload("SIGHUP");
                 }
             }
             if (ctl_ >= 0 && n > 0 && (fds[1].revents & POLLIN)) serve_control();
+            if (n > 0 && (fds[2].revents & POLLIN)) calls_.run();
         }
     }
 
+    // Before the dataplane stops: nobody reads it after this.
+    void shutdown_introspection() {
+        calls_.close();
+        stats::clear_telemetry();
+        exporter_.reset();
+    }
+
 private:
+    static constexpr uint64_t kSnapshotMs = 500;
+    static constexpr uint64_t kResyncWaitMs = 10000;   // a reload waits this long for re-reads
+    static constexpr uint64_t kRetireMaxMs = 60000;    // and this long for the old engine to drain
+
     bool drain() {
         bool any = false;
         for (size_t w = 0; w < dp_.worker_count(); ++w) {
             dp_.events(w).consume([&](std::span<const uint8_t> bytes) {
                 any = true;
                 refresh_.clear();
-                if (auto e = table::decode_event(bytes)) cp_.on_event(*e, &refresh_);
+                if (auto e = table::decode_event(bytes)) {
+                    if (retiring_) note_resync(w, e->h.kind);
+                    cp_->on_event(*e, &refresh_);
+                }
                 for (const Record* r : refresh_) send_refresh(*r);
             });
             // A dropped event is repaired by a full re-read of that shard.
@@ -131,13 +478,25 @@ private:
             if (dropped != drops_seen_[w]) {
                 drops_seen_[w] = dropped;
                 dp_.shard(w).request_resync();
-                log_ << "updproxy: worker " << w << " event ring overflowed; re-reading its table\n";
+                ++resyncs_overflow_;
+                uint64_t held = 0;
+                if (overflow_log_[w].allow(dataplane::monotonic_ms(), &held)) {
+                    log_(Level::warn, "worker " + std::to_string(w) +
+                                          " event ring overflowed; re-reading its table" +
+                                          (held ? " (" + std::to_string(held) +
+                                                      " more overflows in the last 10 s)"
+                                                : ""));
+                }
             }
             dp_.queries(w).consume([&](std::span<const uint8_t>) {
                 any = true;
+                // Hook: the unicast query service (control/zone/) answers
+                // these once the daemon runs it; then fill
+                // ControlSnapshot::queries from its counters.
                 ++queries_unanswered_;
             });
         }
+        if (any) table_changed_ = true;
         return any;
     }
 
@@ -179,6 +538,565 @@ private:
         ring.flush();
     }
 
+    // ---- the snapshot other threads read ----
+
+    stats::ZoneSample zone_sample(const codec::Name& zone, uint64_t now_ms, double now_unix) const {
+        stats::ZoneSample z;
+        z.zone = zone.to_string();
+        for (const auto& zc : cfg_.update.zones) {
+            if (codec::Name::parse(zc.zone) && *codec::Name::parse(zc.zone) == zone) {
+                z.server = zc.server.v6 ? "[" + zc.server.to_string() + "]:" + std::to_string(zc.port)
+                                        : zc.server.to_string() + ":" + std::to_string(zc.port);
+                z.transport = zc.transport;
+            }
+        }
+        uint64_t last_ms = 0;
+        auto add_live = [&](const ZoneStats& s, bool current) {
+            ZoneTotals t;
+            t.add(s);
+            t.add_to(z);
+            z.pending += s.pending;
+            last_ms = std::max(last_ms, s.last_success_ms);
+            if (current) {
+                z.desired = s.desired;
+                z.confirmed = s.confirmed;
+                z.reachable = s.reachable;
+                z.lease_echoed = s.lease_echoed;
+                z.last_error = s.last_error;
+            }
+        };
+        if (const UpdateEngine* e = cp_->engine()) add_live(e->stats(zone), true);
+        if (retiring_ && retiring_->cp->engine()) {
+            for (const auto& rz : retiring_->cp->engine()->zones()) {
+                if (rz == zone) add_live(retiring_->cp->engine()->stats(zone), false);
+            }
+        }
+        if (auto it = zone_base_.find(z.zone); it != zone_base_.end()) it->second.add_to(z);
+        if (last_ms != 0) {
+            z.last_success_unix = now_unix - static_cast<double>(now_ms - std::min(now_ms, last_ms)) / 1000;
+        }
+        return z;
+    }
+
+    static void add_discovery(DiscoveryStats& to, const DiscoveryStats& s) {
+        to.refresh_queries += s.refresh_queries;
+        to.refresh_questions += s.refresh_questions;
+        to.enumeration_queries += s.enumeration_queries;
+        to.known_answers += s.known_answers;
+        to.continuation_packets += s.continuation_packets;
+        to.send_failures += s.send_failures;
+    }
+
+    void publish_snapshot(uint64_t now_ms) {
+        auto s = std::make_shared<stats::ControlSnapshot>();
+        const double now_unix = wall_seconds();
+        s->taken_unix = now_unix;
+        const auto prev = snapshot_.get();
+        // Per-link counts cost a pass over the table: only when it changed.
+        if (table_changed_ || !prev) {
+            std::vector<uint64_t> per_link(dp_.links().size(), 0);
+            for (const auto& [k, r] : cp_->store().records()) {
+                if (k.link < per_link.size()) ++per_link[k.link];
+            }
+            s->records = cp_->store().size();
+            for (uint16_t l = 0; l < dp_.links().size(); ++l) {
+                stats::LinkSample ls;
+                const auto& lc = cfg_.links[l];
+                ls.name = lc.name;
+                ls.port = lc.port;
+                ls.prefix = lc.prefix.to_string();
+                for (size_t i = 0; i < lc.vlan.size(); ++i) {
+                    ls.vlan += (i ? "." : "") + std::to_string(lc.vlan[i]);
+                }
+                ls.address = lc.address ? lc.address->to_string() : "";
+                const auto& pub = cp_->model().link(l);
+                ls.subdomain = pub.publish ? pub.subdomain.to_string() : "";
+                ls.records = per_link[l];
+                ls.services = cp_->model().instance_count(l);
+                ls.published_records = cp_->model().published(l).size();
+                s->links.push_back(std::move(ls));
+            }
+            table_changed_ = false;
+        } else {
+            s->records = prev->records;
+            s->links = prev->links;
+        }
+        if (const UpdateEngine* e = cp_->engine()) {
+            for (const auto& z : e->zones()) s->zones.push_back(zone_sample(z, now_ms, now_unix));
+        }
+        if (retiring_ && retiring_->cp->engine()) {
+            for (const auto& z : retiring_->cp->engine()->zones()) {
+                const std::string name = z.to_string();
+                bool have = false;
+                for (const auto& zs : s->zones) have |= zs.zone == name;
+                if (!have) s->zones.push_back(zone_sample(z, now_ms, now_unix));
+            }
+        }
+        DiscoveryStats ds = discovery_base_;
+        if (const Discovery* disc = cp_->discovery()) add_discovery(ds, disc->stats());
+        s->refresh_queries = refresh_queries_ + ds.refresh_queries;
+        s->refresh_questions = ds.refresh_questions;
+        s->enumeration_queries = enumeration_queries_ + ds.enumeration_queries;
+        s->known_answers = ds.known_answers;
+        s->continuation_packets = ds.continuation_packets;
+        s->discovery_send_failures = ds.send_failures;
+        s->discovery_queued = cp_->discovery() ? cp_->discovery()->stats().queued : 0;
+        s->tx_ring_full = tx_ring_full_;
+        s->unicast_queries_unanswered = queries_unanswered_;
+        s->resyncs_overflow = resyncs_overflow_;
+        s->resyncs_requested = resyncs_requested_;
+        s->published = published_base_ + cp_->publisher().published();
+        s->unpublished = unpublished_base_ + cp_->publisher().unpublished();
+        s->unroutable = unroutable_base_ + cp_->publisher().unroutable();
+        s->refused = refused_base_ + cp_->publisher().refused();
+        s->reloads_ok = reloads_ok_;
+        s->reloads_failed = reloads_failed_;
+        s->last_reload_unix = last_reload_unix_;
+        s->last_reload_ok = last_reload_ok_;
+        snapshot_.publish(std::move(s));
+        snapshot_ms_ = now_ms;
+    }
+
+    // ---- metrics exporter ----
+
+    // Starts, moves or stops the exporter for `m`. False (and *error) when
+    // it cannot listen; the previous listener is kept then.
+    bool apply_metrics(const config::MetricsConfig& m, std::string* error) {
+        const std::string want = m.enabled ? m.listen() : "";
+        const std::string have = exporter_ ? metrics_listen_ : "";
+        if (want == have && (want.empty() || exporter_)) return true;
+        std::unique_ptr<stats::Exporter> old = std::move(exporter_);
+        const std::string old_listen = metrics_listen_;
+        metrics_listen_.clear();
+        old.reset();  // the same port may be asked again on another address
+        if (want.empty()) {
+            log_(Level::info, "metrics: off");
+            return true;
+        }
+        std::string err;
+        exporter_ = stats::Exporter::start(want, collector(), &err);
+        if (!exporter_) {
+            if (error) {
+                // A reload: put the old listener back.
+                *error = err;
+                if (!old_listen.empty()) {
+                    std::string e2;
+                    exporter_ = stats::Exporter::start(old_listen, collector(), &e2);
+                    if (exporter_) metrics_listen_ = old_listen;
+                }
+                return false;
+            }
+            // At start: the proxy's job does not depend on its metrics.
+            log_(Level::error, err + "; running without metrics");
+            return true;
+        }
+        metrics_listen_ = want;
+        const std::string shown =
+            m.port == 0 ? want.substr(0, want.rfind(':')) + ":" + std::to_string(exporter_->port())
+                        : want;
+        log_(Level::info, "metrics: http://" + shown + "/metrics");
+        return true;
+    }
+
+    stats::Exporter::Collect collector() {
+        // On the exporter's thread: the workers' counters and DPDK's port
+        // statistics live, the control plane through its snapshot.
+        return [this](stats::MetricSet& m) {
+            stats::collect_dataplane(dp_, m);
+            if (const auto s = snapshot_.get()) stats::collect_control(*s, m);
+            stats::collect_process(m);
+            stats::collect_build_info(m, UPDPROXY_VERSION, stats::dpdk_version());
+        };
+    }
+
+    // ---- DPDK telemetry ----
+
+    void register_telemetry() {
+        using stats::TelDict;
+        stats::register_telemetry(
+            "/updproxy/links", "Links: names, records, services. Parameter: a link name for its details",
+            [this](std::string_view params, TelDict& out) { return tel_links(params, out); });
+        stats::register_telemetry(
+            "/updproxy/services", "DNS-SD services discovered on a link. Parameter: a link name",
+            [this](std::string_view params, TelDict& out) { return tel_services(params, out); });
+        stats::register_telemetry(
+            "/updproxy/zones", "UPDATE zones and their servers. Parameter: a zone for its details",
+            [this](std::string_view params, TelDict& out) { return tel_zones(params, out); });
+        stats::register_telemetry(
+            "/updproxy/stats", "Dataplane and control plane totals",
+            [this](std::string_view, TelDict& out) { return tel_stats(out); });
+    }
+
+    // Telemetry thread: the snapshot and the workers' counters only.
+    bool tel_links(std::string_view params, stats::TelDict& out) {
+        const auto s = snapshot_.get();
+        if (!s) return false;
+        std::vector<uint64_t> pk(dp_.links().size(), 0), by(dp_.links().size(), 0);
+        for (size_t w = 0; w < dp_.worker_count(); ++w) {
+            const auto& c = dp_.counters(w);
+            for (size_t l = 0; l < pk.size() && l < c.link_packets.size(); ++l) {
+                pk[l] += c.link_packets[l].get();
+                by[l] += c.link_bytes[l].get();
+            }
+        }
+        if (params.empty()) {
+            std::vector<std::string> names;
+            std::vector<uint64_t> records, services;
+            for (const auto& l : s->links) {
+                names.push_back(l.name);
+                records.push_back(l.records);
+                services.push_back(l.services);
+            }
+            out.u64("count", s->links.size()).strings("names", names).u64s("records", records)
+                .u64s("services", services);
+            return true;
+        }
+        for (size_t i = 0; i < s->links.size(); ++i) {
+            const auto& l = s->links[i];
+            if (l.name != params) continue;
+            out.str("name", l.name).str("port", l.port).str("prefix", l.prefix).str("vlan", l.vlan)
+                .str("address", l.address).str("subdomain", l.subdomain).u64("records", l.records)
+                .u64("services", l.services).u64("published_records", l.published_records)
+                .u64("packets", i < pk.size() ? pk[i] : 0).u64("bytes", i < by.size() ? by[i] : 0);
+            return true;
+        }
+        return false;
+    }
+
+    // Telemetry thread: the table is the control thread's, so it answers.
+    bool tel_services(std::string_view params, stats::TelDict& out) {
+        if (params.empty()) {
+            const auto s = snapshot_.get();
+            if (!s) return false;
+            std::vector<std::string> names;
+            std::vector<uint64_t> services;
+            for (const auto& l : s->links) {
+                names.push_back(l.name);
+                services.push_back(l.services);
+            }
+            out.strings("links", names).u64s("services", services)
+                .str("usage", "/updproxy/services,LINK lists a link's service instances");
+            return true;
+        }
+        const std::string link(params);
+        bool ok = false;
+        stats::TelDict result;
+        const bool ran = calls_.call(
+            [&] {
+                std::vector<std::string> names = services_on(link, &ok);
+                if (!ok) return;
+                // DPDK's reply buffer is 16 KiB: keep the list well inside it.
+                size_t bytes = 0, n = 0;
+                std::vector<std::string> shown;
+                for (auto& s : names) {
+                    if (bytes + s.size() + 4 > 12000) break;
+                    bytes += s.size() + 4;
+                    shown.push_back(std::move(s));
+                    ++n;
+                }
+                result.str("link", link).u64("count", names.size()).strings("services", shown)
+                    .u64("truncated", n < names.size() ? 1 : 0);
+            },
+            std::chrono::milliseconds(2000));
+        if (!ran || !ok) return false;
+        out = std::move(result);
+        return true;
+    }
+
+    bool tel_zones(std::string_view params, stats::TelDict& out) {
+        const auto s = snapshot_.get();
+        if (!s) return false;
+        const double now = wall_seconds();
+        if (params.empty()) {
+            std::vector<std::string> names;
+            std::vector<uint64_t> pending, up;
+            for (const auto& z : s->zones) {
+                names.push_back(z.zone);
+                pending.push_back(z.pending);
+                up.push_back(z.reachable ? 1 : 0);
+            }
+            out.u64("count", s->zones.size()).strings("zones", names).u64s("pending", pending)
+                .u64s("reachable", up);
+            return true;
+        }
+        for (const auto& z : s->zones) {
+            if (z.zone != params && z.zone != std::string(params) + ".") continue;
+            zone_dict(z, now, out);
+            return true;
+        }
+        return false;
+    }
+
+    static void zone_dict(const stats::ZoneSample& z, double now, stats::TelDict& out) {
+        out.str("zone", z.zone).str("server", z.server).str("transport", z.transport)
+            .u64("reachable", z.reachable ? 1 : 0).u64("desired", z.desired)
+            .u64("confirmed", z.confirmed).u64("pending", z.pending)
+            .u64("messages_sent", z.messages_sent).u64("records_sent", z.records_sent)
+            .u64("noerror", z.responses[0]).u64("timeouts", z.timeouts).u64("retries", z.retries)
+            .u64("failed_changes", z.failed_changes)
+            .i64("seconds_since_success",
+                 z.last_success_unix > 0 ? static_cast<int64_t>(now - z.last_success_unix) : -1)
+            .str("last_error", z.last_error);
+    }
+
+    bool tel_stats(stats::TelDict& out) {
+        const auto s = snapshot_.get();
+        uint64_t rx = 0, rx_bytes = 0, mdns = 0, tx = 0, drops = 0, parse = 0, busy = 0, idle = 0;
+        uint64_t ev = 0, ev_drop = 0;
+        for (size_t w = 0; w < dp_.worker_count(); ++w) {
+            const auto& c = dp_.counters(w);
+            rx += c.rx_packets.get();
+            rx_bytes += c.rx_bytes.get();
+            mdns += c.mdns_messages.get();
+            tx += c.tx_packets.get();
+            for (const auto& d : c.frame_drop) drops += d.get();
+            drops -= c.frame_drop[0].get();  // "ok" is not a drop
+            for (const auto& d : c.path_drop) drops += d.get();
+            for (const auto& p : c.parse_error) parse += p.get();
+            const auto load = dp_.worker_load(w);
+            busy += load.busy_cycles;
+            idle += load.idle_cycles;
+            ev += dp_.events(w).produced();
+            ev_drop += dp_.events(w).dropped();
+        }
+        out.u64("workers", dp_.worker_count()).u64("rx_packets", rx).u64("rx_bytes", rx_bytes)
+            .u64("mdns_messages", mdns).u64("tx_packets", tx).u64("dropped_packets", drops)
+            .u64("parse_errors", parse).u64("events", ev).u64("event_ring_overflows", ev_drop)
+            .u64("worker_busy_permille", busy + idle ? busy * 1000 / (busy + idle) : 0);
+        if (s) {
+            uint64_t pending = 0, sent = 0;
+            for (const auto& z : s->zones) {
+                pending += z.pending;
+                sent += z.messages_sent;
+            }
+            uint64_t services = 0;
+            for (const auto& l : s->links) services += l.services;
+            out.u64("records", s->records).u64("services", services).u64("update_messages", sent)
+                .u64("update_pending", pending).u64("refresh_queries", s->refresh_queries)
+                .u64("reloads", s->reloads_ok).u64("reloads_failed", s->reloads_failed);
+        }
+        return true;
+    }
+
+    // Control thread: the service instances (SRV owners) on a link, as announced.
+    std::vector<std::string> services_on(const std::string& link, bool* ok) const {
+        std::vector<std::string> out;
+        uint16_t id = 0;
+        *ok = false;
+        for (uint16_t l = 0; l < dp_.links().size(); ++l) {
+            if (dp_.links()[l].name == link) {
+                id = l;
+                *ok = true;
+            }
+        }
+        if (!*ok) return out;
+        for (const auto& [k, r] : cp_->store().records()) {
+            if (k.link == id && r.type == codec::rrtype::SRV) out.push_back(r.owner.to_string());
+        }
+        return out;
+    }
+
+    // ---- reload ----
+
+    struct Retiring {
+        std::unique_ptr<ControlPlane> cp;
+        config::Config cfg;  // what it was built from (routing of its records)
+        uint64_t since_ms = 0;
+        std::vector<bool> begun, resynced;
+        bool removals_done = false;
+        uint64_t removals = 0;
+    };
+
+    // SIGHUP or `updproxyctl reload`. Re-reads and validates the file; a bad
+    // file, or a change only a restart can make, leaves everything as it
+    // was (one log line says why). Otherwise applies, without dropping the
+    // table: log.level; metrics (listener moved, started or stopped); and
+    // publish/update/links[].subdomain by building a new control plane:
+    //
+    //   1. the new ControlPlane (store, model, UPDATE engine with the new
+    //      key, policy and zones) replaces the old one, which retires;
+    //   2. every shard is asked for a full re-read: the new store receives
+    //      every live record, its model publishes them, its engine sends
+    //      them (adds are idempotent: a server that has them is unchanged);
+    //   3. once every shard finished a re-read that began after the swap
+    //      (at most kResyncWaitMs), the records the OLD model published that
+    //      the new one does not publish to the same zone and server are
+    //      removed through the OLD engine (its key, its server) — e.g. a
+    //      link's subdomain changed, a zone moved, update disabled;
+    //   4. the old engine runs until it is idle (its queued changes and
+    //      those removals answered) or kRetireMaxMs passed, then is
+    //      destroyed; its counters are folded into the exported totals, and
+    //      if it sent anything after the swap the new engine re-sends its
+    //      desired state (reconcile) so a late removal of a record that
+    //      came back cannot win.
+    //
+    // Records are never removed when the re-read did not complete: they are
+    // left to their leases (and the next reconcile) instead.
+    std::string reload(const std::string& why) {
+        auto fail = [&](const std::string& msg) {
+            ++reloads_failed_;
+            last_reload_ok_ = false;
+            log_(Level::warn, "reload (" + why + ") refused: " + msg +
+                                  "; keeping the running configuration");
+            publish_snapshot(dataplane::monotonic_ms());
+            return "{\"error\": " + json_str("reload refused: " + msg) + "}\n";
+        };
+        if (config_path_.empty()) {
+            return fail("running the embedded default configuration (no --config file to re-read)");
+        }
+        auto parsed = config::load_config(config_path_);
+        if (auto* e = std::get_if<config::ConfigError>(&parsed)) return fail(e->to_string());
+        config::Config next = std::get<config::Config>(std::move(parsed));
+        if (const std::string r = needs_restart(cfg_, next); !r.empty()) {
+            return fail(r + " (needs a restart)");
+        }
+        std::vector<std::string> applied;
+        // Everything that can fail first; nothing is applied until all is ready.
+        const std::vector<std::string> control = control_changes(cfg_, next);
+        std::unique_ptr<ControlPlane> fresh;
+        if (!control.empty()) {
+            std::string error;
+            fresh = ControlPlane::create(next, dataplane_options(next).links, log_.stream(), &error);
+            if (!fresh) return fail("update: " + error);
+        }
+        // (also retries a listener that could not be opened before)
+        if (!(next.metrics == cfg_.metrics) || (next.metrics.enabled && !exporter_)) {
+            std::string error;
+            if (!apply_metrics(next.metrics, &error)) return fail(error);
+            applied.push_back("metrics " + (next.metrics.enabled ? next.metrics.listen() : "off"));
+        }
+        // ---- commit ----
+        if (next.log.level != cfg_.log.level) {
+            applied.push_back("log.level " + cfg_.log.level + " -> " + next.log.level);
+            log_.set_level(level_of(next.log.level));
+        }
+        if (fresh) {
+            std::string what;
+            for (const auto& c : control) what += (what.empty() ? "" : ", ") + c;
+            applied.push_back("control plane rebuilt (" + what + "); re-reading the table");
+            swap_control_plane(std::move(fresh));
+        }
+        cfg_ = std::move(next);
+        ++reloads_ok_;
+        last_reload_ok_ = true;
+        last_reload_unix_ = wall_seconds();
+        table_changed_ = true;
+        publish_snapshot(dataplane::monotonic_ms());
+        std::string summary;
+        for (const auto& a : applied) summary += (summary.empty() ? "" : "; ") + a;
+        if (summary.empty()) summary = "no change";
+        log_(Level::info, "reload (" + why + "): " + summary);
+        std::string json = "{\"ok\": true, \"applied\": [";
+        for (size_t i = 0; i < applied.size(); ++i) json += (i ? ", " : "") + json_str(applied[i]);
+        return json + "]}\n";
+    }
+
+    void swap_control_plane(std::unique_ptr<ControlPlane> fresh) {
+        const uint64_t now = dataplane::monotonic_ms();
+        if (retiring_) {
+            log_(Level::warn, "reload: the previous control plane had not finished retiring; "
+                              "its pending UPDATEs are dropped");
+            finish_retirement(now);
+        }
+        published_base_ += cp_->publisher().published();
+        unpublished_base_ += cp_->publisher().unpublished();
+        unroutable_base_ += cp_->publisher().unroutable();
+        refused_base_ += cp_->publisher().refused();
+        if (const Discovery* disc = cp_->discovery()) add_discovery(discovery_base_, disc->stats());
+        auto r = std::make_unique<Retiring>();
+        r->cp = std::move(cp_);
+        r->cfg = cfg_;
+        r->since_ms = now;
+        r->begun.assign(dp_.worker_count(), false);
+        r->resynced.assign(dp_.worker_count(), false);
+        retiring_ = std::move(r);
+        cp_ = std::move(fresh);
+        cp_->enable_discovery(dp_, DiscoveryOptions{});
+        cp_->start();
+        for (size_t w = 0; w < dp_.worker_count(); ++w) dp_.shard(w).request_resync();
+        ++resyncs_requested_;
+    }
+
+    void note_resync(size_t w, table::EventKind k) {
+        if (w >= retiring_->begun.size()) return;
+        if (k == table::EventKind::resync_begin) retiring_->begun[w] = true;
+        if (k == table::EventKind::resync_end && retiring_->begun[w]) retiring_->resynced[w] = true;
+    }
+
+    void step_retirement(uint64_t now) {
+        if (!retiring_) return;
+        Retiring& r = *retiring_;
+        if (!r.removals_done) {
+            bool all = true;
+            for (bool b : r.resynced) all = all && b;
+            if (all) {
+                remove_stale(r);
+            } else if (now - r.since_ms >= kResyncWaitMs) {
+                log_(Level::warn, "reload: the shards did not finish re-reading in " +
+                                      std::to_string(kResyncWaitMs / 1000) +
+                                      " s; records no longer published are left to their leases");
+                r.removals_done = true;
+            } else {
+                return;
+            }
+        }
+        const UpdateEngine* e = r.cp->engine();
+        if (e == nullptr || e->idle()) {
+            finish_retirement(now);
+        } else if (now - r.since_ms >= kRetireMaxMs) {
+            log_(Level::warn, "reload: the previous UPDATE engine still had changes after " +
+                                  std::to_string(kRetireMaxMs / 1000) + " s; dropping them");
+            finish_retirement(now);
+        }
+    }
+
+    // Step 3 of reload(): what the old model published that the new one
+    // does not publish to the same zone and server.
+    void remove_stale(Retiring& r) {
+        r.removals_done = true;
+        UpdateEngine* old_engine = r.cp->engine();
+        if (old_engine == nullptr) return;
+        using Key = std::tuple<std::string, std::string, std::string, uint16_t, std::string>;
+        std::set<Key> kept;
+        for (uint16_t l = 0; l < cp_->model().link_count(); ++l) {
+            for (const auto& [k, p] : cp_->model().published(l)) {
+                const auto d = destination(cfg_, p.record.owner);
+                if (d) kept.insert({d->first.to_string(), d->second, std::get<0>(k), std::get<1>(k),
+                                    std::get<2>(k)});
+            }
+        }
+        for (uint16_t l = 0; l < r.cp->model().link_count(); ++l) {
+            for (const auto& [k, p] : r.cp->model().published(l)) {
+                const auto d = destination(r.cfg, p.record.owner);
+                if (!d) continue;
+                if (kept.count({d->first.to_string(), d->second, std::get<0>(k), std::get<1>(k),
+                                std::get<2>(k)})) {
+                    continue;
+                }
+                if (old_engine->remove(d->first, p.record)) ++r.removals;
+            }
+        }
+        if (r.removals) {
+            log_(Level::info, "reload: removing " + std::to_string(r.removals) +
+                                  " records the new configuration no longer publishes there");
+        }
+    }
+
+    void finish_retirement(uint64_t now) {
+        Retiring& r = *retiring_;
+        if (UpdateEngine* e = r.cp->engine()) {
+            for (const auto& z : e->zones()) zone_base_[z.to_string()].add(e->stats(z));
+            // Anything it sent after the swap could race the new engine's
+            // adds: the new engine re-sends what it wants.
+            if (UpdateEngine* n = cp_->engine(); n && (r.removals || !e->idle())) {
+                for (const auto& z : n->zones()) n->reconcile(z);
+            }
+        }
+        log_(Level::debug, "reload: previous control plane retired after " +
+                               std::to_string(now - r.since_ms) + " ms");
+        retiring_.reset();
+    }
+
     // ---- control socket: one request line, JSON lines back, close ----
     void serve_control() {
         for (;;) {
@@ -205,33 +1123,83 @@ private:
         }
     }
 
+    std::string zone_json(const stats::ZoneSample& z) const {
+        std::ostringstream o;
+        const double now = wall_seconds();
+        o << "{\"zone\": " << json_str(z.zone) << ", \"server\": " << json_str(z.server)
+          << ", \"transport\": " << json_str(z.transport)
+          << ", \"reachable\": " << (z.reachable ? "true" : "false")
+          << ", \"desired\": " << z.desired << ", \"confirmed\": " << z.confirmed
+          << ", \"pending\": " << z.pending << ", \"messages_sent\": " << z.messages_sent
+          << ", \"records_sent\": " << z.records_sent << ", \"timeouts\": " << z.timeouts
+          << ", \"retries\": " << z.retries << ", \"failed_changes\": " << z.failed_changes
+          << ", \"queue_overflow\": " << z.queue_overflow
+          << ", \"lease_echoed\": " << (z.lease_echoed ? "true" : "false")
+          << ", \"seconds_since_success\": ";
+        if (z.last_success_unix > 0) {
+            o << static_cast<int64_t>(now - z.last_success_unix);
+        } else {
+            o << "null";
+        }
+        o << ", \"responses\": {";
+        bool first = true;
+        for (size_t rc = 0; rc < z.responses.size(); ++rc) {
+            if (!z.responses[rc]) continue;
+            o << (first ? "" : ", ") << json_str(std::to_string(rc) + " " +
+                                                 std::string(codec::rcode_name(static_cast<uint16_t>(rc))))
+              << ": " << z.responses[rc];
+            first = false;
+        }
+        o << "}, \"last_error\": " << json_str(z.last_error) << "}\n";
+        return o.str();
+    }
+
     std::string handle_request(const std::string& req) {
         std::istringstream in(req);
         std::string cmd, arg;
         in >> cmd >> arg;
         std::ostringstream o;
         if (cmd == "status") {
-            o << "{\"workers\": " << dp_.worker_count() << ", \"links\": " << dp_.links().size()
-              << ", \"records\": " << cp_.store().size()
-              << ", \"published\": " << cp_.publisher().published() - cp_.publisher().unpublished()
-              << ", \"updates_idle\": " << (cp_.updates_idle() ? "true" : "false")
-              << ", \"failed_changes\": " << cp_.failed_changes()
+            o << "{\"version\": " << json_str(UPDPROXY_VERSION)
+              << ", \"workers\": " << dp_.worker_count() << ", \"links\": " << dp_.links().size()
+              << ", \"records\": " << cp_->store().size()
+              << ", \"published\": " << cp_->publisher().published() - cp_->publisher().unpublished()
+              << ", \"updates_idle\": " << (cp_->updates_idle() ? "true" : "false")
+              << ", \"failed_changes\": " << cp_->failed_changes()
               << ", \"uptime_ms\": " << dataplane::monotonic_ms() - start_ms_
-              << ", \"refresh_queries\": " << refresh_queries_
-              << ", \"unicast_queries_unanswered\": " << queries_unanswered_ << "}\n";
+              << ", \"refresh_queries\": "
+              << refresh_queries_ + discovery_base_.refresh_queries +
+                     (cp_->discovery() ? cp_->discovery()->stats().refresh_queries : 0)
+              << ", \"unicast_queries_unanswered\": " << queries_unanswered_
+              << ", \"config\": " << json_str(config_path_.empty() ? "<embedded default>" : config_path_)
+              << ", \"log_level\": " << json_str(cfg_.log.level)
+              << ", \"metrics\": ";
+            if (exporter_) {
+                const std::string l = metrics_listen_;
+                o << json_str(l.substr(0, l.rfind(':')) + ":" + std::to_string(exporter_->port()));
+            } else {
+                o << "null";
+            }
+            o << ", \"reloads\": " << reloads_ok_ << ", \"reloads_failed\": " << reloads_failed_
+              << ", \"reloading\": " << (retiring_ ? "true" : "false") << "}\n";
         } else if (cmd == "links") {
             for (uint16_t l = 0; l < dp_.links().size(); ++l) {
                 const auto& spec = dp_.links()[l];
                 o << "{\"name\": " << json_str(spec.name)
                   << ", \"port\": " << json_str(dp_.ports()[spec.port].name)
-                  << ", \"records\": " << cp_.store().link_size(l)
-                  << ", \"instances\": " << cp_.model().instance_count(l);
-                const auto& pub = cp_.model().link(l);
+                  << ", \"records\": " << cp_->store().link_size(l)
+                  << ", \"instances\": " << cp_->model().instance_count(l);
+                const auto& pub = cp_->model().link(l);
                 if (pub.publish) o << ", \"subdomain\": " << json_str(pub.subdomain.to_string());
                 o << "}\n";
             }
         } else if (cmd == "services") {
-            for (const auto& [k, r] : cp_.store().records()) {
+            bool known = arg.empty();
+            for (uint16_t l = 0; l < dp_.links().size(); ++l) known |= dp_.links()[l].name == arg;
+            if (!known) {
+                return "{\"error\": " + json_str("no link named " + arg) + "}\n";
+            }
+            for (const auto& [k, r] : cp_->store().records()) {
                 const auto& name = dp_.links()[r.link].name;
                 if (!arg.empty() && arg != name) continue;
                 o << "{\"link\": " << json_str(name) << ", \"name\": " << json_str(r.owner.to_string())
@@ -263,26 +1231,65 @@ private:
                 }
                 o << "}}\n";
             }
+        } else if (cmd == "zones" || cmd == "zone") {
+            publish_snapshot(dataplane::monotonic_ms());
+            const auto s = snapshot_.get();
+            bool found = false;
+            for (const auto& z : s->zones) {
+                if (cmd == "zone" && z.zone != arg && z.zone != arg + ".") continue;
+                o << zone_json(z);
+                found = true;
+            }
+            if (cmd == "zone" && !found) {
+                std::string known;
+                for (const auto& z : s->zones) known += (known.empty() ? "" : ", ") + z.zone;
+                return "{\"error\": " +
+                       json_str("no UPDATE zone " + arg +
+                                (known.empty() ? " (no update section)" : " (zones: " + known + ")")) +
+                       "}\n";
+            }
         } else if (cmd == "resync") {
             for (size_t w = 0; w < dp_.worker_count(); ++w) dp_.shard(w).request_resync();
+            ++resyncs_requested_;
+            log_(Level::info, "resync requested by updproxyctl");
             o << "{\"ok\": true}\n";
+        } else if (cmd == "reload") {
+            return reload("updproxyctl");
         } else {
             o << "{\"error\": " << json_str("unknown command: " + cmd)
-              << ", \"commands\": [\"status\", \"links\", \"services [LINK]\", \"stats\", \"resync\"]}\n";
+              << ", \"commands\": [\"status\", \"links\", \"services [LINK]\", \"stats\", "
+                 "\"zones\", \"zone ZONE\", \"resync\", \"reload\"]}\n";
         }
         return o.str();
     }
 
-    const config::Config& cfg_;
+    config::Config cfg_;
+    std::string config_path_;
     dataplane::Dataplane& dp_;
-    ControlPlane& cp_;
-    std::ostream& log_;
+    std::unique_ptr<ControlPlane> cp_;
+    std::unique_ptr<Retiring> retiring_;
+    Log& log_;
     std::vector<const Record*> refresh_;
     std::vector<uint64_t> drops_seen_;
+    std::vector<RateLimit> overflow_log_;
     uint64_t start_ms_ = 0;
     uint64_t refresh_queries_ = 0;
+    uint64_t enumeration_queries_ = 0;
     uint64_t queries_unanswered_ = 0;
     uint64_t tx_ring_full_ = 0;
+    uint64_t resyncs_overflow_ = 0, resyncs_requested_ = 0;
+    uint64_t published_base_ = 0, unpublished_base_ = 0, unroutable_base_ = 0, refused_base_ = 0;
+    std::map<std::string, ZoneTotals> zone_base_;
+    DiscoveryStats discovery_base_;
+    uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
+    double last_reload_unix_ = 0;
+    bool last_reload_ok_ = true;
+    bool table_changed_ = true;
+    uint64_t snapshot_ms_ = 0;
+    stats::Published<stats::ControlSnapshot> snapshot_;
+    std::unique_ptr<stats::Exporter> exporter_;
+    std::string metrics_listen_;
+    ControlCalls calls_;
     int ctl_ = -1;
     std::string ctl_path_;
 };
@@ -292,7 +1299,8 @@ private:
 CLI::App* add_run_command(CLI::App& app, RunOptions& opts) {
     CLI::App* cmd = app.add_subcommand("run", "Run the proxy (DPDK dataplane and control plane)");
     cmd->add_option("-c,--config", opts.config,
-                    "configuration file (default: the embedded development configuration)");
+                    "configuration file (default: the embedded development configuration); "
+                    "SIGHUP or `updproxyctl reload` re-reads it");
     cmd->add_option("--control-socket", opts.control_socket,
                     "Unix socket for updproxyctl (default /run/updproxy/FILE_PREFIX.sock)");
     cmd->add_option("--for", opts.for_seconds, "stop after SECONDS (tests, demos)");
@@ -308,12 +1316,14 @@ int run_daemon(const RunOptions& opts, const char* argv0, std::ostream& out, std
         err << "updproxy: " << e->to_string() << '\n';
         return kExitUsage;
     }
-    const config::Config& cfg = std::get<config::Config>(parsed);
+    const config::Config cfg = std::get<config::Config>(parsed);
     if (opts.check_only) {
         out << (opts.config.empty() ? "embedded default" : opts.config) << ": OK ("
             << cfg.ports.size() << " ports, " << cfg.links.size() << " links)\n";
         return kExitOk;
     }
+    Log log(err);
+    log.set_level(level_of(cfg.log.level));
 
     // Signals go to the control loop's signalfd; every thread (workers too,
     // created by the EAL) inherits the mask.
@@ -340,20 +1350,29 @@ int run_daemon(const RunOptions& opts, const char* argv0, std::ostream& out, std
         close(sigfd);
         return kExitFailed;
     }
+    // Live: refresh and enumeration queries (draft §4.2) go out through
+    // the workers' tx rings.
+    cp->enable_discovery(*dp, DiscoveryOptions{});
     {
-        Daemon d(cfg, *dp, *cp, err);
         const std::string sock = opts.control_socket.empty()
                                      ? "/run/updproxy/" + cfg.dpdk.file_prefix + ".sock"
                                      : opts.control_socket;
+        const std::string path =
+            opts.config.empty() ? ""
+                                : std::filesystem::absolute(opts.config).lexically_normal().string();
+        Daemon d(cfg, path, *dp, std::move(cp), log);
         if (!d.open_control_socket(sock, &error)) {
             err << "updproxy: " << error << '\n';
             rc = kExitFailed;
         } else {
             dp->start();
-            err << "updproxy: running: " << dp->worker_count() << " workers, "
-                << dp->links().size() << " links, control socket " << sock << '\n';
+            log(Level::info, "running: " + std::to_string(dp->worker_count()) + " workers, " +
+                                 std::to_string(dp->links().size()) + " links, control socket " +
+                                 sock);
             d.start();
             rc = d.loop(sigfd, opts.for_seconds);
+            // Nobody reads the dataplane from another thread after this.
+            d.shutdown_introspection();
             dp->stop();
         }
     }

@@ -9,6 +9,14 @@
 //     with an address at start (RFC 6763 §9, QU bit);
 //   - drains the unicast DNS query rings (answered by the query service);
 //   - serves the control socket (updproxyctl);
+//   - publishes a snapshot of its state every 500 ms for the threads that
+//     must not touch it: the Prometheus exporter (stats/, its own thread,
+//     `metrics:` in the configuration) and DPDK's telemetry thread
+//     (/updproxy/links, /updproxy/services, /updproxy/zones, /updproxy/stats);
+//     a telemetry request that needs the live table (services) is handed to
+//     the control loop and answered between two polls;
+//   - reloads the configuration on SIGHUP or `updproxyctl reload` without
+//     dropping the table (see reload() in daemon.cpp and docs/configuration.md);
 //   - stops on SIGINT/SIGTERM: workers stopped, ports drained and closed, exit 0.
 #pragma once
 

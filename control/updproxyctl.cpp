@@ -1,6 +1,18 @@
 // updproxyctl: talks to a running `updproxy run` over its control socket.
 //
-//   updproxyctl [-s SOCKET] status | links | services [LINK] | stats | resync
+//   updproxyctl [-s SOCKET] status | links | services [LINK] | stats
+//                           | zones | zone ZONE | resync | reload
+//
+//   status         version, table size, metrics listener, reloads
+//   links          each link: port, records, published service instances
+//   services LINK  the records a link holds (all links without LINK)
+//   stats          each worker's counters and drops
+//   zones          each UPDATE zone: server, reachability, desired /
+//                  confirmed / pending changes, answers by rcode, last error
+//   zone ZONE      one of them
+//   resync         every shard re-sends its records to the control plane
+//   reload         re-read the configuration file (as SIGHUP); prints what
+//                  changed, or why nothing did (exit 1)
 //
 // One request line out, JSON lines back. Without -s it uses the only socket
 // in /run/updproxy/ (or says which ones there are).
@@ -19,7 +31,7 @@ namespace {
 
 int usage() {
     std::cerr << "usage: updproxyctl [-s SOCKET] COMMAND [ARG]\n"
-                 "commands: status, links, services [LINK], stats, resync\n";
+                 "commands: status, links, services [LINK], stats, zones, zone ZONE, resync, reload\n";
     return 2;
 }
 

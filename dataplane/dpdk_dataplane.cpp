@@ -9,6 +9,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
+#include <rte_cycles.h>
 
 #include <fcntl.h>
 #include <time.h>
@@ -18,7 +19,9 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <type_traits>
 
 namespace updproxy::dataplane {
 
@@ -93,6 +96,11 @@ public:
 
     // One poll of every port; returns the number of frames received.
     uint16_t poll_once(uint64_t now_ms) {
+        // Load: the time since the previous poll began is busy when that
+        // poll received frames (one TSC read per poll).
+        const uint64_t tsc = rte_rdtsc();
+        if (last_tsc_ != 0) (last_busy_ ? busy_cycles_ : idle_cycles_).add(tsc - last_tsc_);
+        last_tsc_ = tsc;
         uint16_t total = 0;
         uint64_t burst_now = now_ms;
         const uint16_t burst = std::min<uint16_t>(opts_.burst, kMaxBurst);
@@ -121,7 +129,30 @@ public:
         }
         shard_.flush_events();
         queries_.flush();
+        last_busy_ = total != 0;
+        if (now_ms - mirror_ms_ >= kMirrorMs) mirror_shard(now_ms);
         return total;
+    }
+
+    // The shard's counters, word by word into relaxed atomics, for readers
+    // on other threads (ShardCounters is plain uint64_t fields).
+    static_assert(std::is_trivially_copyable_v<table::ShardCounters> &&
+                  sizeof(table::ShardCounters) % sizeof(uint64_t) == 0);
+    static constexpr size_t kShardWords = sizeof(table::ShardCounters) / sizeof(uint64_t);
+    static constexpr uint64_t kMirrorMs = 100;
+    void mirror_shard(uint64_t now_ms) {
+        uint64_t words[kShardWords];
+        std::memcpy(words, &shard_.counters(), sizeof words);
+        for (size_t i = 0; i < kShardWords; ++i) mirror_[i].store(words[i], std::memory_order_relaxed);
+        mirror_records_.store(shard_.size(), std::memory_order_relaxed);
+        mirror_ms_ = now_ms;
+    }
+    table::ShardCounters mirrored() const {
+        uint64_t words[kShardWords];
+        for (size_t i = 0; i < kShardWords; ++i) words[i] = mirror_[i].load(std::memory_order_relaxed);
+        table::ShardCounters c;
+        std::memcpy(&c, words, sizeof c);
+        return c;
     }
 
     void run(const std::atomic<bool>& stop) {
@@ -239,6 +270,13 @@ public:
     std::vector<uint8_t> linear_;
     uint64_t last_ms_ = 0;
     std::atomic<bool>* stop_ = nullptr;
+    // metrics (written by the worker, read by anyone)
+    uint64_t last_tsc_ = 0;
+    bool last_busy_ = false;
+    Counter busy_cycles_, idle_cycles_;
+    uint64_t mirror_ms_ = 0;
+    std::array<std::atomic<uint64_t>, kShardWords> mirror_{};
+    std::atomic<uint64_t> mirror_records_{0};
 };
 
 namespace {
@@ -512,5 +550,14 @@ Dataplane::PortStats Dataplane::port_stats(size_t i) const {
     rte_eth_stats_get(port_ids_[i], &s);
     return {s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf};
 }
+
+table::ShardCounters Dataplane::shard_counters(size_t w) const { return workers_[w]->mirrored(); }
+uint64_t Dataplane::shard_records(size_t w) const {
+    return workers_[w]->mirror_records_.load(std::memory_order_relaxed);
+}
+Dataplane::WorkerLoad Dataplane::worker_load(size_t w) const {
+    return {workers_[w]->busy_cycles_.get(), workers_[w]->idle_cycles_.get()};
+}
+uint64_t Dataplane::tsc_hz() { return rte_get_tsc_hz(); }
 
 }  // namespace updproxy::dataplane

@@ -119,6 +119,20 @@ public:
     };
     PortStats port_stats(size_t i) const;
 
+    // ---- for metrics and telemetry: any thread may call these ----
+    // The shard's counters as its worker last copied them (every ~100 ms; the
+    // shard's own are plain integers only the worker may read), and its live
+    // records.
+    table::ShardCounters shard_counters(size_t w) const;
+    uint64_t shard_records(size_t w) const;
+    // TSC cycles the worker spent in polls that received frames (busy) and
+    // in polls that did not (idle): its load is busy / (busy + idle).
+    struct WorkerLoad {
+        uint64_t busy_cycles, idle_cycles;
+    };
+    WorkerLoad worker_load(size_t w) const;
+    static uint64_t tsc_hz();
+
 private:
     Dataplane() = default;
     DataplaneOptions opts_;

@@ -35,7 +35,15 @@
 //   --lcores=0,1     EAL -l list: main lcore, then the one worker lcore
 //   --file-prefix=P  EAL --file-prefix (default updproxy-dpbench-<pid>)
 //   --burst=N        RX burst (default 32, as testpmd)
+//   --metrics=LISTEN start the Prometheus exporter (stats/, as the daemon
+//                    runs it: its own thread, counters summed at scrape time)
+//                    on LISTEN (e.g. 127.0.0.1:0) and scrape it over HTTP from
+//                    a thread of this process every --scrape-ms (default
+//                    1000) ms; prints a METRICS line (perf/run metrics)
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,14 +55,20 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/frame.hpp"
+#include "stats/control_metrics.hpp"
+#include "stats/dataplane_metrics.hpp"
+#include "stats/exporter.hpp"
 
 namespace dp = updproxy::dataplane;
 
@@ -67,13 +81,16 @@ struct Args {
     std::string lcores = "0,1";
     std::string file_prefix;
     unsigned burst = 32;
+    std::string metrics;  // exporter listen address; empty = off
+    unsigned scrape_ms = 1000;
 };
 
 [[noreturn]] void usage(const char* msg) {
     std::fprintf(stderr, "dataplane_bench: %s\n", msg);
     std::fprintf(stderr,
                  "usage: dataplane_bench --capture=FILE [--seconds=5] [--warmup=1] "
-                 "[--lcores=0,1] [--file-prefix=P] [--burst=32]\n");
+                 "[--lcores=0,1] [--file-prefix=P] [--burst=32] [--metrics=127.0.0.1:0] "
+                 "[--scrape-ms=1000]\n");
     std::exit(2);
 }
 
@@ -99,6 +116,10 @@ Args parse_args(int argc, char** argv) {
             a.file_prefix = v5;
         } else if (const char* v6 = val("--burst")) {
             a.burst = static_cast<unsigned>(std::atoi(v6));
+        } else if (const char* v7 = val("--metrics")) {
+            a.metrics = v7;
+        } else if (const char* v8 = val("--scrape-ms")) {
+            a.scrape_ms = static_cast<unsigned>(std::atoi(v8));
         } else {
             usage(("unknown argument " + s).c_str());
         }
@@ -108,6 +129,7 @@ Args parse_args(int argc, char** argv) {
     if (a.seconds <= 0 || a.seconds > 600) usage("--seconds must be in (0, 600]");
     if (a.warmup < 0 || a.warmup > 60) usage("--warmup must be in [0, 60]");
     if (a.burst == 0 || a.burst > 64) usage("--burst must be in [1, 64]");
+    if (a.scrape_ms < 10 || a.scrape_ms > 60000) usage("--scrape-ms must be in [10, 60000]");
     if (a.file_prefix.empty()) a.file_prefix = "updproxy-dpbench-" + std::to_string(getpid());
     return a;
 }
@@ -265,6 +287,26 @@ Snap snap(const dp::WorkerCounters& c, long tid) {
     return s;
 }
 
+// One GET /metrics over HTTP/1.0 to 127.0.0.1:port; the body's size, 0 on failure.
+size_t scrape(uint16_t port) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t got = 0;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if (write(fd, req, sizeof req - 1) == static_cast<ssize_t>(sizeof req - 1)) {
+            char buf[16384];
+            for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got += static_cast<size_t>(n);
+        }
+    }
+    close(fd);
+    return got;
+}
+
 void sleep_ns(uint64_t ns) {
     timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
     while (nanosleep(&ts, &ts) != 0) {
@@ -343,6 +385,79 @@ int main(int argc, char** argv) {
         }
     };
 
+    // --metrics: the exporter as the daemon runs it (the dataplane's
+    // counters summed at scrape time, a control-plane snapshot of this
+    // bench's links, process metrics), scraped by a thread of ours. Both
+    // threads are created here, after the EAL pinned this thread to the
+    // main lcore, so they share its CPU, as in the daemon.
+    std::unique_ptr<updproxy::stats::Exporter> exporter;
+    std::atomic<bool> scraping{true};
+    std::atomic<uint64_t> scrapes{0}, scrape_bytes{0}, scrape_ns{0}, scrape_failures{0};
+    std::thread scraper;
+    auto snapshot = std::make_shared<updproxy::stats::ControlSnapshot>();
+    for (const auto& l : scan.links) {
+        updproxy::stats::LinkSample ls;
+        ls.name = l.name;
+        ls.port = "capture";
+        snapshot->links.push_back(ls);
+    }
+    updproxy::stats::ZoneSample zs;
+    zs.zone = "example.com.";
+    snapshot->zones.push_back(zs);
+    auto thread_ids = [] {
+        std::set<long> t;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+            t.insert(std::atol(e.path().filename().c_str()));
+        }
+        return t;
+    };
+    const std::set<long> before_metrics = thread_ids();
+    if (!a.metrics.empty()) {
+        exporter = updproxy::stats::Exporter::start(
+            a.metrics,
+            [&](updproxy::stats::MetricSet& m) {
+                updproxy::stats::collect_dataplane(*plane, m);
+                updproxy::stats::collect_control(*snapshot, m);
+                updproxy::stats::collect_process(m);
+                updproxy::stats::collect_build_info(m, "bench", updproxy::stats::dpdk_version());
+            },
+            &error);
+        if (!exporter) {
+            std::fprintf(stderr, "dataplane_bench: %s\n", error.c_str());
+            return 1;
+        }
+        const uint16_t mport = exporter->port();
+        scraper = std::thread([&, mport] {
+            while (scraping.load()) {
+                const uint64_t t0 = wall_ns();
+                const size_t n = scrape(mport);
+                scrape_ns += wall_ns() - t0;
+                if (n == 0) ++scrape_failures;
+                ++scrapes;
+                scrape_bytes += n;
+                for (unsigned waited = 0; waited < a.scrape_ms && scraping.load(); waited += 10) {
+                    sleep_ns(10000000);
+                }
+            }
+        });
+        std::printf("metrics      exporter on port %u, scraped every %u ms\n", mport, a.scrape_ms);
+        // Where the threads the exporter and the scraper added may run
+        // (they must not share the worker lcore's CPU).
+        std::string cpus;
+        for (const long tid : thread_ids()) {
+            if (before_metrics.count(tid)) continue;
+            const std::filesystem::path task = "/proc/self/task/" + std::to_string(tid);
+            std::ifstream st(task / "status");
+            for (std::string line; std::getline(st, line);) {
+                if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+                    cpus += (cpus.empty() ? "" : " ") + read_line((task / "comm").string()) + "@" +
+                            line.substr(line.find_first_not_of(" \t", 18));
+                }
+            }
+        }
+        std::printf("METRICS_THREADS %s\n", cpus.c_str());
+    }
+
     plane->start();
     sleep_ns(20000000);  // let the EAL thread pick up the job
     const long tid = find_worker_tid();
@@ -367,6 +482,11 @@ int main(int argc, char** argv) {
         prev = s;
     }
     const Snap last = prev;
+    if (exporter) {
+        scraping = false;
+        scraper.join();
+        exporter.reset();
+    }
     plane->stop();
     events_seen += events.consume([](std::span<const uint8_t>) {});
 
@@ -435,6 +555,13 @@ int main(int argc, char** argv) {
                 sc.events_dropped);
     std::printf("  steady state: infinite_rx repeats the capture, so after the first pass every "
                 "announcement is a refresh of a known record (adds above = first pass + re-adds after goodbyes)\n");
+    if (!a.metrics.empty()) {
+        const uint64_t n = scrapes.load();
+        std::printf("METRICS scrapes=%" PRIu64 " failures=%" PRIu64 " bytes_per_scrape=%" PRIu64
+                    " ms_per_scrape=%.2f\n",
+                    n, scrape_failures.load(), n ? scrape_bytes.load() / n : 0,
+                    n ? static_cast<double>(scrape_ns.load()) / static_cast<double>(n) / 1e6 : 0.0);
+    }
     std::printf("RESULT pps=%.0f pps_mean=%.0f ns_per_packet=%.2f ns_per_message=%.2f "
                 "mdns_per_s=%.0f cpu_share=%.3f\n",
                 median, mean, ns_pkt, ns_msg, mdns * 1e9 / wall, cpu / wall);

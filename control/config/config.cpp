@@ -45,6 +45,11 @@ std::string IpAddr::to_string() const {
     return buf;
 }
 
+std::string MetricsConfig::listen() const {
+    const std::string a = address.to_string();
+    return (address.v6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+}
+
 std::string IpPrefix::to_string() const {
     return IpAddr{v6, addr}.to_string() + "/" + std::to_string(len);
 }
@@ -603,6 +608,50 @@ UpdateConfig parse_update(const Node& n, const std::string& config_path) {
     return u;
 }
 
+// "ADDRESS:PORT" with an IPv4 literal, or "[ADDRESS]:PORT" with an IPv6 one.
+MetricsConfig parse_metrics(const Node& n) {
+    n.check_known_keys({"enabled", "listen"});
+    MetricsConfig m;
+    m.enabled = n.boolean_or("enabled", m.enabled);
+    if (auto l = n.optional("listen")) {
+        const std::string s = l->nonempty_string();
+        const std::string form = " (ADDRESS:PORT, or [IPv6]:PORT)";
+        std::string host, port;
+        const bool bracket = s[0] == '[';
+        if (bracket) {
+            const auto close = s.find(']');
+            if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+                l->fail(quote(s) + " is not a listen address" + form);
+            }
+            host = s.substr(1, close - 1);
+            port = s.substr(close + 2);
+        } else {
+            const auto colon = s.rfind(':');
+            if (colon == std::string::npos) l->fail(quote(s) + " has no port" + form);
+            host = s.substr(0, colon);
+            port = s.substr(colon + 1);
+            if (host.find(':') != std::string::npos) {
+                l->fail(quote(s) + ": an IPv6 address goes in brackets, e.g. \"[::1]:9464\"");
+            }
+        }
+        const auto a = parse_addr(host);
+        if (!a || a->v6 != bracket) {
+            l->fail(quote(host) + " is not an " + (bracket ? "IPv6" : "IPv4") + " address" +
+                    (a ? " (brackets are for IPv6 only)" : " (give a literal: names are not resolved)"));
+        }
+        unsigned long p = 0;
+        bool ok = !port.empty() && port.size() <= 5;
+        for (char c : port) {
+            if (c < '0' || c > '9') ok = false;
+            else p = p * 10 + static_cast<unsigned long>(c - '0');
+        }
+        if (!ok || p > 65535) l->fail(quote(port) + " is not a port (0..65535; 0 picks a free one)");
+        m.address = *a;
+        m.port = static_cast<uint16_t>(p);
+    }
+    return m;
+}
+
 LogConfig parse_log(const Node& n) {
     n.check_known_keys({"level"});
     LogConfig l;
@@ -617,7 +666,7 @@ Config parse_root(const Node& root) {
         root.fail("the configuration is empty (it needs at least \"ports\" and \"links\")");
     }
     root.check_known_keys({"dpdk", "ports", "links", "table", "publish", "update", "log",
-                           "burst_size"});
+                           "metrics", "burst_size"});
     Config c;
     // Sections are read in dependency order, whatever their order in the file:
     // ports refer to dpdk.vdevs, links to ports.
@@ -653,6 +702,7 @@ Config parse_root(const Node& root) {
         }
     }
     if (auto l = root.optional("log")) c.log = parse_log(*l);
+    if (auto m = root.optional("metrics")) c.metrics = parse_metrics(*m);
     // Vector RX paths (ixgbe, i40e) round the burst down to a multiple of 4,
     // so a smaller burst would receive nothing there.
     c.burst_size = root.integer_or<uint32_t>("burst_size", c.burst_size, 4, 1024);

@@ -158,6 +158,19 @@ struct UpdateConfig {
     }
 };
 
+// The Prometheus exporter (stats/): an HTTP listener serving /metrics from its
+// own thread. Enabled by default on the loopback, so a local Prometheus or a
+// node exporter proxy can scrape it; an operator who wants it reachable from
+// elsewhere names the address.
+struct MetricsConfig {
+    bool enabled = true;
+    IpAddr address{false, {127, 0, 0, 1}};  // a literal: no name resolution at start
+    uint16_t port = 9464;                   // 0: any free port (tests; the log names it)
+    // "127.0.0.1:9464", "[::1]:9464": the form the listener takes.
+    std::string listen() const;
+    bool operator==(const MetricsConfig&) const = default;
+};
+
 struct LogConfig {
     std::string level = "info";  // trace debug info warn error
     bool operator==(const LogConfig&) const = default;
@@ -172,6 +185,7 @@ struct Config {
     PublishConfig publish;
     UpdateConfig update;
     LogConfig log;
+    MetricsConfig metrics;
     uint32_t burst_size = 32;  // rx/tx burst per poll
     bool operator==(const Config&) const = default;
 };

@@ -140,6 +140,9 @@ TEST(GoodConfigs, MinimalTakesEveryDefault) {
     EXPECT_EQ(c.links[0].line, 7);
     EXPECT_EQ(c.table, TableConfig{});
     EXPECT_EQ(c.log.level, "info");
+    EXPECT_EQ(c.metrics, MetricsConfig{});
+    EXPECT_TRUE(c.metrics.enabled);
+    EXPECT_EQ(c.metrics.listen(), "127.0.0.1:9464");
     EXPECT_EQ(c.burst_size, 32u);
 }
 
@@ -384,6 +387,27 @@ TEST(Update, BadKeyFileNamesTheFileAndLine) {
     const std::string msg = std::get<ConfigError>(r).to_string();
     EXPECT_NE(msg.find(":12:13: update.key_file: "), std::string::npos) << msg;
     EXPECT_NE(msg.find("tsig.key\" line 3: keyfile_syntax"), std::string::npos) << msg;
+}
+
+// --- metrics ---------------------------------------------------------------
+
+TEST(Metrics, ListenForms) {
+    const std::string base =
+        "dpdk: {vdevs: [net_null0]}\nports: [{name: p0, device: net_null0}]\n"
+        "links: [{name: l0, port: p0, prefix: 192.0.2.0/24}]\n";
+    Config c = parse_ok(base + "metrics: {listen: \"0.0.0.0:0\"}\n");
+    EXPECT_TRUE(c.metrics.enabled);
+    EXPECT_EQ(c.metrics.port, 0);
+    EXPECT_EQ(c.metrics.listen(), "0.0.0.0:0");
+    c = parse_ok(base + "metrics: {listen: \"[2001:db8::1]:9100\"}\n");
+    EXPECT_TRUE(c.metrics.address.v6);
+    EXPECT_EQ(c.metrics.listen(), "[2001:db8::1]:9100");
+    c = parse_ok(base + "metrics: {enabled: false}\n");
+    EXPECT_FALSE(c.metrics.enabled);
+    EXPECT_EQ(c.metrics.listen(), "127.0.0.1:9464");
+    EXPECT_EQ(parse_err(base + "metrics: {listen: \"[::1]9464\"}\n"),
+              "test.yaml:4:19: metrics.listen: \"[::1]9464\" is not a listen address "
+              "(ADDRESS:PORT, or [IPv6]:PORT)");
 }
 
 }  // namespace

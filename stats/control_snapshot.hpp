@@ -1,0 +1,86 @@
+// What the control plane publishes for the exporter and the telemetry
+// thread: plain numbers and names, copied by the control loop (which owns
+// the state they come from) every half second. Nothing here points into the
+// control plane.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace updproxy::stats {
+
+struct LinkSample {
+    std::string name;
+    std::string port;       // the port's configured name
+    std::string prefix;     // "192.0.2.0/24"
+    std::string vlan;       // "", "10", "200.30"
+    std::string address;    // the proxy's address on the link, "" = none
+    std::string subdomain;  // "" = not published
+    uint64_t records = 0;   // records in the table (merged over shards)
+    uint64_t services = 0;  // DNS-SD instances published (SRV with a routable target address)
+    uint64_t published_records = 0;  // records the service model publishes for the link
+};
+
+// One UPDATE zone (UpdateEngine::stats), counters made monotonic across
+// configuration reloads by the daemon.
+struct ZoneSample {
+    std::string zone;      // "campus.example.edu."
+    std::string server;    // "198.51.100.53:53"
+    std::string transport; // udp, tcp, tls
+    uint64_t messages_sent = 0, records_sent = 0;
+    std::array<uint64_t, 24> responses{};  // by effective rcode
+    uint64_t tsig_failures = 0, timeouts = 0, retries = 0, tcp_fallbacks = 0;
+    uint64_t queue_overflow = 0, failed_changes = 0, connection_failures = 0, stuck = 0;
+    uint64_t desired = 0, confirmed = 0, pending = 0;
+    double last_success_unix = 0;  // wall clock seconds; 0 = never
+    bool reachable = false;
+    bool lease_echoed = false;
+    std::string last_error;
+    // Hook: a per-message latency histogram (send to answer). The UPDATE
+    // engine does not time messages yet; empty = not exported.
+    std::vector<double> latency_bounds;    // seconds
+    std::vector<uint64_t> latency_counts;  // per bucket, one more for +Inf
+    double latency_sum = 0;
+};
+
+// Hook for the unicast DNS query service (control/zone/): filled once the
+// daemon runs it; absent = not exported (no invented numbers).
+struct QuerySample {
+    std::array<uint64_t, 24> responses{};  // answers by rcode
+    uint64_t udp = 0, tcp = 0;             // queries by transport
+    uint64_t transfers_axfr = 0, transfers_ixfr = 0, notifies_sent = 0;
+    std::vector<double> latency_bounds;
+    std::vector<uint64_t> latency_counts;
+    double latency_sum = 0;
+};
+
+struct ControlSnapshot {
+    double taken_unix = 0;   // when the control loop made it
+    uint64_t records = 0;    // the whole table, merged over shards
+    std::vector<LinkSample> links;
+    std::vector<ZoneSample> zones;
+    // The control loop's own counters.
+    uint64_t refresh_queries = 0;       // unicast mDNS queries for records about to expire
+    uint64_t refresh_questions = 0;     // records asked for in them
+    uint64_t enumeration_queries = 0;   // multicast enumeration queries (all steps)
+    uint64_t known_answers = 0;         // records listed as known answers (RFC 6762 §7.1)
+    uint64_t continuation_packets = 0;  // extra packets for known answers (TC, §7.2)
+    uint64_t discovery_send_failures = 0;  // queries not queued (a tx ring was full)
+    uint64_t discovery_queued = 0;      // queries waiting for a pacing token now
+    uint64_t tx_ring_full = 0;          // frames not sent: a worker's tx ring was full
+    uint64_t unicast_queries_unanswered = 0;  // reached the control plane with no query service
+    uint64_t resyncs_overflow = 0;      // shard re-reads after an event ring overflow
+    uint64_t resyncs_requested = 0;     // by updproxyctl resync or a reload
+    // Publisher (service model -> UPDATE engine).
+    uint64_t published = 0, unpublished = 0, unroutable = 0, refused = 0;
+    // Configuration reloads.
+    uint64_t reloads_ok = 0, reloads_failed = 0;
+    double last_reload_unix = 0;  // last successful load (start counts)
+    bool last_reload_ok = true;
+    std::optional<QuerySample> queries;
+};
+
+}  // namespace updproxy::stats
