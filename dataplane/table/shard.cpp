@@ -3,23 +3,63 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
+#include "dataplane/table/ascii8.hpp"
 #include "dataplane/table/fast_hash.hpp"
 
 namespace updproxy::table {
 
 using codec::Message;
-using codec::NameView;
 using codec::RrView;
 using codec::Section;
 
 namespace {
 
 constexpr uint32_t kNone = 0xFFFFFFFFu;
+static_assert(kNone == OpenIndex::kEmpty);
 // Timer ticks are 1/16 s: 32 bits of them last 8.5 years, and 62.5 ms is far
 // finer than any deadline here (1 s goodbye, 5-10 s refresh lead).
 constexpr uint64_t kTickMs = 64;
-constexpr size_t kMaxKey = codec::kMaxNameWire + 0xFFFF + 2 * codec::kMaxNameWire;
+
+// Record ids (events, timer heap, re-read cursor) map to arena references
+// through a table in chunks of 4096 (16 KiB): never copied when it grows.
+constexpr unsigned kIdChunkShift = 12;
+constexpr uint32_t kIdChunk = 1u << kIdChunkShift;
+
+// The ingest pipeline (see "ingest" below): each record staged moves the one
+// kDistB behind it through stage B, the one kDistC behind through stage C
+// and the one kDistD behind through stage D. The rings hold the records,
+// owner groups and messages not yet through stage D. Key bytes (lowercased
+// owners, canonical RDATA of types that hold names) go to a scratch buffer,
+// emptied (after draining the pipeline) when it could not take one more
+// worst-case record.
+constexpr uint32_t kDistB = 6, kDistC = 12, kDistD = 18;
+constexpr uint32_t kRing = 64;
+constexpr uint32_t kMaxGroupSearch = 32;  // owners of one message looked at
+// A record not through stage D uses a group at most kMaxGroupSearch behind
+// the newest when it was staged, and at most kDistD records were staged since.
+static_assert(kRing >= kMaxGroupSearch + kDistD + 2 && (kRing & (kRing - 1)) == 0);
+static_assert(kDistB < kDistC && kDistC < kDistD);
+
+// A record whose owner group is already known (an earlier record of the
+// message found or added the owner name) is looked for in the owner's list of
+// records when that list is at most this long, instead of through the index.
+constexpr uint32_t kWalkMax = 8;
+// Stage B prefetches this much past a candidate record and its RDATA: a
+// device's records, owner names and host are allocated one after another,
+// so what stage C and D read next is usually there (one memory round trip
+// less per record; measured best at 192 bytes).
+constexpr size_t kAhead = 192;
+constexpr size_t kKeyAlign = 8;
+// One record's key bytes at most: an owner and the canonical RDATA, each with
+// the 7 bytes flatten_name_lower may write past it, aligned.
+constexpr size_t kItemMax =
+    codec::kMaxNameWire + kKeyAlign + 0xFFFF + 2 * codec::kMaxNameWire + kKeyAlign;
+constexpr size_t kScratch = 2 * kItemMax;
+
+constexpr uint64_t kNameSeed = 0x5157;
+constexpr uint64_t kHostSeed = 0x4057;
 
 enum Flags : uint8_t {
     kLive = 1,
@@ -28,14 +68,40 @@ enum Flags : uint8_t {
     kRefreshSent = 8,
 };
 
-// RDATA that names another name compares case-insensitively there (RFC 4343);
-// the fixed fields before the name compare exactly.
+uint64_t name_seed(uint16_t link) {
+    return kNameSeed + (uint64_t{link} + 1) * 0x9E3779B97F4A7C15ULL;
+}
+
+uint64_t record_seed(uint64_t owner_hash, uint16_t type, uint16_t cls) {
+    return owner_hash ^ hash_mix((uint64_t{type} << 16 | cls) + 0x9E37);
+}
+
+// Types whose RDATA holds a name the codec expands (RrView::rdata_uncompressed);
+// the RDATA of every other type is its own uncompressed and canonical form.
+bool rdata_has_names(uint16_t type) {
+    switch (type) {
+        case codec::rrtype::NS:
+        case codec::rrtype::CNAME:
+        case codec::rrtype::PTR:
+        case codec::rrtype::MX:
+        case codec::rrtype::SRV:
+        case codec::rrtype::SOA:
+        case codec::rrtype::NSEC:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Where the name of a one-name RDATA starts: that part compares
+// case-insensitively (RFC 4343), the fixed fields before it exactly.
+// SIZE_MAX: not a one-name RDATA (SOA: see rdata_equal; NSEC's next name is
+// not lowercased, RFC 6840 §5.1).
 size_t name_offset(uint16_t type) {
     switch (type) {
         case codec::rrtype::PTR:
         case codec::rrtype::CNAME:
         case codec::rrtype::NS:
-        case codec::rrtype::SOA:
             return 0;
         case codec::rrtype::MX:
             return 2;
@@ -46,68 +112,129 @@ size_t name_offset(uint16_t type) {
     }
 }
 
+// `canon` is the canonical form (RrView::rdata_uncompressed(.., true)),
+// `stored` the form first announced.
 bool rdata_equal(uint16_t type, const uint8_t* stored, const uint8_t* canon, size_t n) {
-    const size_t from = name_offset(type);
-    if (from == SIZE_MAX) return std::memcmp(stored, canon, n) == 0;
-    // SOA's 20 trailing bytes are numbers; lowercasing them could only merge
-    // two SOA serials that differ by 32 in one byte, and SOA is not an mDNS
-    // record, so the simple rule is kept.
-    if (std::memcmp(stored, canon, std::min(from, n)) != 0) return false;
-    for (size_t i = from; i < n; ++i) {
-        if (codec::ascii_lower(stored[i]) != canon[i]) return false;
+    if (type == codec::rrtype::SOA && n >= 20) {
+        // Two names, lowercased in the canonical form, then 20 bytes of
+        // numbers that are not.
+        return equal_folded(stored, canon, n - 20) &&
+               std::memcmp(stored + n - 20, canon + n - 20, 20) == 0;
     }
-    return true;
+    const size_t from = name_offset(type);
+    if (from == SIZE_MAX || from >= n) return std::memcmp(stored, canon, n) == 0;
+    return std::memcmp(stored, canon, from) == 0 &&
+           equal_folded(stored + from, canon + from, n - from);
 }
 
-bool name_equal_ci(const uint8_t* stored, const uint8_t* lower, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        if (codec::ascii_lower(stored[i]) != lower[i]) return false;
+inline void prefetch_lines(const void* p, size_t n, size_t max_lines) {
+    auto a = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+    const auto end = reinterpret_cast<uintptr_t>(p) + n;
+    for (size_t k = 0; k < max_lines && a < end; ++k, a += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(a));
     }
-    return true;
 }
 
 }  // namespace
 
+// A record: 48 bytes in the arena, followed by its RDATA as first announced
+// (uncompressed, original case). A device's records, owner names and host
+// entry are allocated one after the other, so a refresh finds them in a few
+// neighbouring cache lines.
 struct Shard::Record {
-    uint8_t* rdata;
-    uint64_t last_seen_ms;
-    uint32_t owner;
-    uint32_t host;
-    uint32_t rrset_prev;
-    uint32_t rrset_next;
+    uint32_t seen_lo, seen_hi;  // last_seen_ms (two halves: the arena is 4-byte aligned)
+    uint32_t id;                // this record's id
+    uint32_t owner;             // arena reference of the NameHead: link and owner name
+    uint32_t host;              // arena reference of the HostEntry
+    uint32_t prev;              // the other records of the same (link, owner),
+    uint32_t next;              // doubly linked: the RRset's members are among them
     uint32_t ttl;
-    uint32_t hash_lo;
-    uint32_t heap_tick;  // tick of this record's armed heap entry; 0 = none
-    uint16_t link;
+    uint32_t hash;              // low 32 bits of the key hash: index home, refresh jitter
+    uint32_t heap_tick;         // tick of this record's armed heap entry; 0 = none
     uint16_t type;
     uint16_t rrclass;
     uint16_t rdlen;
     uint8_t flags;
     RemoveCause cause;
+
+    uint64_t last_seen() const { return (uint64_t{seen_hi} << 32) | seen_lo; }
+    void set_last_seen(uint64_t ms) {
+        seen_lo = static_cast<uint32_t>(ms);
+        seen_hi = static_cast<uint32_t>(ms >> 32);
+    }
+    uint8_t* rdata() { return reinterpret_cast<uint8_t*>(this + 1); }
+    const uint8_t* rdata() const { return reinterpret_cast<const uint8_t*>(this + 1); }
 };
 
-struct Shard::Slot {
-    uint32_t hash_lo;
-    uint32_t idx;  // kNone = empty
-};
-
-struct Shard::HeapEntry {
-    uint32_t tick;
-    uint32_t idx;
-};
-
-struct Shard::NameEntry {
-    uint8_t* wire;  // original case, uncompressed
-    uint64_t hash;  // of the lowercased wire form
-    uint32_t refs;
+// In the arena, followed by the owner name in uncompressed wire form, case as
+// first announced. One per (link, owner) in use.
+struct Shard::NameHead {
+    uint32_t refs;  // records with this owner on this link
+    uint32_t head;  // first of them (Record::prev/next)
+    uint16_t link;
     uint8_t len;
+    uint8_t pad;
+    uint8_t* wire() { return reinterpret_cast<uint8_t*>(this + 1); }
 };
 
+// In the arena: an announcing address, interned.
 struct Shard::HostEntry {
     HostAddr addr;
     uint32_t refs;
 };
 
+struct Shard::HeapEntry {
+    uint32_t tick;
+    uint32_t id;
+};
+
+// One record in the pipeline: its key, built (and for a leader, hashed) in
+// stage A. The leader is the first record of its owner group in the message;
+// a follower is found through its owner's list when it can be (see apply).
+struct Shard::Item {
+    RrView rr;
+    const uint8_t* canon;  // canonical RDATA: in the message or in scratch
+    uint32_t hash;         // low 32 bits of the record key hash (followers: when needed)
+    uint32_t cand;         // stage B: the first record filed under `hash` (a hint)
+    uint16_t canon_len;
+    uint8_t group;         // ring positions
+    uint8_t msg;
+    bool follower;
+};
+
+// One distinct owner name of a message in the pipeline.
+struct Shard::Group {
+    const uint8_t* key;  // lowercased uncompressed wire form, in scratch
+    uint64_t hash;       // of key, seeded with the link
+    uint32_t name;       // the interned name once known (kNone: not known yet)
+    uint32_t offset;     // where its labels start in the message
+    uint16_t link;
+    uint8_t len;
+};
+
+// One message in the pipeline: where it came from and its host.
+struct Shard::MsgCtx {
+    const Origin* origin;
+    uint32_t host;      // the interned host once known (kNone: not known yet)
+    uint32_t host_gen;  // hosts_gen_ when `host` was looked up and absent
+};
+
+struct Shard::Batch {
+    Item items[kRing];
+    Group groups[kRing];
+    MsgCtx msgs[kRing];
+    // Running counts (ring position = count % kRing): records staged, and
+    // through stages B, C and D; owner groups and messages made.
+    uint32_t head = 0, next_b = 0, next_c = 0, done = 0;
+    uint32_t group_head = 0, group_begin = 0, msg_head = 0;
+    size_t used = 0;  // of scratch
+    uint8_t scratch[kScratch];
+    uint8_t* take(size_t n) {
+        uint8_t* p = scratch + used;
+        used += (n + kKeyAlign - 1) & ~(kKeyAlign - 1);
+        return p;
+    }
+};
 
 const char* refusal_name(Refusal r) {
     switch (r) {
@@ -125,228 +252,515 @@ const char* refusal_name(Refusal r) {
 }
 
 Shard::Shard(const ShardConfig& cfg, EventRing* ring)
-    : cfg_(cfg), ring_(ring), link_live_(cfg.link_count, 0) {
-    index_.assign(1024, Slot{0, kNone});
-    rrsets_.assign(1024, Slot{0, kNone});
-    name_index_.assign(1024, Slot{0, kNone});
-    scratch_.resize(kMaxKey);
+    : cfg_(cfg),
+      ring_(ring),
+      batch_(std::make_unique<Batch>()),
+      link_live_(cfg.link_count, 0),
+      index_(1024),
+      name_index_(1024),
+      host_index_(256) {
+    static_assert(sizeof(Record) == 48 && alignof(Record) <= Arena::kUnit);
+    static_assert(sizeof(NameHead) == 12 && alignof(NameHead) <= Arena::kUnit);
+    static_assert(sizeof(HostEntry) == 28 && alignof(HostEntry) <= Arena::kUnit);
 }
 
 Shard::~Shard() {
-    for (auto& r : records_) {
-        if (r.flags & kLive) std::free(r.rdata);
+    for (uint32_t* c : id_chunks_) std::free(c);
+}
+
+// ---- records, ids, names, hosts ------------------------------------------------------
+
+inline Shard::Record& Shard::rec(uint32_t ref) const {
+    return *std::launder(reinterpret_cast<Record*>(arena_.at(ref)));
+}
+
+inline uint32_t& Shard::id_ref(uint32_t id) const {
+    return id_chunks_[id >> kIdChunkShift][id & (kIdChunk - 1)];
+}
+
+inline Shard::NameHead* Shard::name_head(uint32_t ref) const {
+    return std::launder(reinterpret_cast<NameHead*>(arena_.at(ref)));
+}
+
+inline Shard::HostEntry* Shard::host_entry(uint32_t ref) const {
+    return std::launder(reinterpret_cast<HostEntry*>(arena_.at(ref)));
+}
+
+uint32_t Shard::alloc_id() {
+    if (!free_ids_.empty()) {
+        const uint32_t id = free_ids_.back();
+        free_ids_.pop_back();
+        return id;
     }
-    for (auto& n : names_) std::free(n.wire);
+    if (id_top_ == kNone) return kNone;
+    if (id_top_ == id_chunks_.size() * kIdChunk) {
+        auto* c = static_cast<uint32_t*>(std::malloc(sizeof(uint32_t) * kIdChunk));
+        if (c == nullptr) return kNone;
+        id_chunks_.push_back(c);
+    }
+    id_ref(id_top_) = 0;
+    return id_top_++;
+}
+
+uint32_t Shard::lookup_name(const Group& g) const {
+    return name_index_.find(static_cast<uint32_t>(g.hash), [&](uint32_t ref) {
+        NameHead* h = name_head(ref);
+        return h->link == g.link && h->len == g.len && equal_folded(h->wire(), g.key, g.len);
+    });
+}
+
+uint32_t Shard::new_name(const Group& g, const RrView& rr) {
+    const uint32_t ref = arena_.alloc(sizeof(NameHead) + g.len);
+    if (ref == 0) return kNone;
+    auto* h = new (arena_.at(ref)) NameHead{1, kNone, g.link, g.len, 0};
+    rr.owner.to_wire(h->wire(), false);
+    name_index_.insert(static_cast<uint32_t>(g.hash), ref);
+    return ref;
+}
+
+void Shard::release_name(uint32_t ref) {
+    NameHead* h = name_head(ref);
+    if (--h->refs > 0) return;
+    uint8_t lower[codec::kMaxNameWire];
+    std::memcpy(lower, h->wire(), h->len);
+    lower_in_place(lower, h->len);
+    const uint64_t hash = hash_bytes(lower, h->len, name_seed(h->link));
+    name_index_.erase(static_cast<uint32_t>(hash), ref);
+    arena_.free(ref, sizeof(NameHead) + h->len);
+}
+
+uint32_t Shard::host_hash(const HostAddr& a) {
+    return static_cast<uint32_t>(
+        hash_bytes(reinterpret_cast<const uint8_t*>(&a), sizeof(HostAddr), kHostSeed));
+}
+
+uint32_t Shard::intern_host(MsgCtx& c) {
+    if (c.host == kNone && c.host_gen != hosts_gen_) {
+        const HostAddr& a = c.origin->host;
+        c.host = host_index_.find(host_hash(a),
+                                  [&](uint32_t ref) { return host_entry(ref)->addr == a; });
+        c.host_gen = hosts_gen_;
+    }
+    if (c.host != kNone) {
+        ++host_entry(c.host)->refs;
+        return c.host;
+    }
+    const uint32_t ref = arena_.alloc(sizeof(HostEntry));
+    if (ref == 0) return kNone;
+    new (arena_.at(ref)) HostEntry{c.origin->host, 1};
+    host_index_.insert(host_hash(c.origin->host), ref);
+    if (++hosts_gen_ == kNone) hosts_gen_ = 0;
+    c.host = ref;
+    c.host_gen = hosts_gen_;
+    return ref;
+}
+
+void Shard::release_host(uint32_t ref) {
+    HostEntry* h = host_entry(ref);
+    if (--h->refs > 0) return;
+    host_index_.erase(host_hash(h->addr), ref);
+    arena_.free(ref, sizeof(HostEntry));
 }
 
 // ---- ingest -------------------------------------------------------------------------
+//
+// A software pipeline over the records of a burst, so that waiting for memory
+// overlaps with the work on other records:
+// Stage A (while walking the messages): per distinct owner of a message, the
+// lowercased wire form and its hash; per record, the canonical RDATA; for the
+// first record of each owner (the leader), the key hash and a prefetch of its
+// index slot. The other records of that owner (followers) are usually found
+// in stage D through the owner's list of records, which the leader found.
+// Stage B (kDistB records later): read the slot, prefetch the candidate record,
+// its RDATA and what follows it.
+// Stage C (kDistC): read the record, prefetch its owner name, host and, for a
+// cache-flush record, its neighbours in the owner's list.
+// Stage D (kDistD): each record in order, exactly as ingest() of one message at
+// a time would: the real lookup (confirmed by bytes), refresh/add/goodbye/
+// flush, events. Stages B and C only prefetch: a record added in stage D is
+// found by the records after it. The end of a burst drains the pipeline.
 
 uint32_t Shard::ingest(const Message& m, const Origin& o, uint64_t now_ms) {
+    return ingest_burst(std::span<const Message>(&m, 1), std::span<const Origin>(&o, 1), now_ms);
+}
+
+uint32_t Shard::ingest_burst(std::span<const Message> msgs, std::span<const Origin> origins,
+                             uint64_t now_ms) {
     set_base(now_ms);
-    const auto& h = m.header();
-    if (!h.qr()) {
-        ++c_.refused[static_cast<int>(Refusal::not_response)];
-        return 0;
-    }
-    if (h.opcode() != codec::opcode::QUERY) {
-        ++c_.refused[static_cast<int>(Refusal::bad_opcode)];
-        return 0;
-    }
-    if (o.src_port != 5353) {
-        ++c_.refused[static_cast<int>(Refusal::bad_source_port)];
-        return 0;
-    }
-    if (o.dst_port != 5353) {
-        ++c_.refused[static_cast<int>(Refusal::legacy_unicast)];
-        return 0;
-    }
-    if (o.link >= link_live_.size()) link_live_.resize(o.link + 1u, 0);
-    ++c_.messages;
+    const size_t n = std::min(msgs.size(), origins.size());
     uint32_t taken = 0;
-    for (Section s : {Section::answer, Section::additional}) {
-        for (const RrView& rr : m.records(s)) {
-            if (rr.type == codec::rrtype::OPT || rr.type == codec::rrtype::TSIG) continue;
-            ++c_.records_seen;
-            if (rr.damaged()) {
-                ++c_.refused[static_cast<int>(Refusal::damaged_record)];
-                continue;
+    for (size_t k = 0; k < n; ++k) {
+        const Message& m = msgs[k];
+        const Origin& o = origins[k];
+        const auto& h = m.header();
+        if (!h.qr()) {
+            ++c_.refused[static_cast<int>(Refusal::not_response)];
+            continue;
+        }
+        if (h.opcode() != codec::opcode::QUERY) {
+            ++c_.refused[static_cast<int>(Refusal::bad_opcode)];
+            continue;
+        }
+        if (o.src_port != 5353) {
+            ++c_.refused[static_cast<int>(Refusal::bad_source_port)];
+            continue;
+        }
+        if (o.dst_port != 5353) {
+            ++c_.refused[static_cast<int>(Refusal::legacy_unicast)];
+            continue;
+        }
+        if (o.link >= link_live_.size()) link_live_.resize(o.link + 1u, 0);
+        ++c_.messages;
+        bool msg_open = false;
+        for (Section s : {Section::answer, Section::additional}) {
+            for (const RrView& rr : m.records(s)) {
+                if (rr.type == codec::rrtype::OPT || rr.type == codec::rrtype::TSIG) continue;
+                ++c_.records_seen;
+                if (rr.damaged()) {
+                    ++c_.refused[static_cast<int>(Refusal::damaged_record)];
+                    continue;
+                }
+                stage_record(m, rr, o, now_ms, taken, msg_open);
             }
-            taken += ingest_record(rr, o, now_ms);
         }
     }
+    taken += drain(now_ms);
     return taken;
 }
 
-uint32_t Shard::ingest_record(const RrView& rr, const Origin& o, uint64_t now_ms) {
-    // Key: lowercased owner, then canonical RDATA (names lowercased).
-    uint8_t* key = scratch_.data();
-    const size_t olen = rr.owner.to_wire(key, true);
-    auto canon = rr.rdata_uncompressed(std::span<uint8_t>(key + olen, scratch_.size() - olen), true);
-    if (!canon) {
-        ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
-        return 0;
+// Stage A for one record, then one step of the pipeline.
+void Shard::stage_record(const Message& m, const RrView& rr, const Origin& o, uint64_t now_ms,
+                         uint32_t& taken, bool& msg_open) {
+    Batch& b = *batch_;
+    if (b.used + kItemMax > kScratch) {
+        taken += drain(now_ms);
+        b.used = 0;
+        msg_open = false;
     }
-    const uint64_t owner_hash = hash_bytes(key, olen, 0x5157);
-    const uint64_t hash = record_key_hash(owner_hash, o.link, rr.type, rr.rrclass(), key + olen,
-                                          *canon);
-    const uint32_t idx = find(hash, o.link, rr.type, rr.rrclass(), key, olen, key + olen, *canon);
+    if (!msg_open) {
+        MsgCtx& c = b.msgs[b.msg_head++ % kRing];
+        c.origin = &o;
+        c.host = kNone;
+        c.host_gen = kNone;
+        b.group_begin = b.group_head;
+        msg_open = true;
+    }
+    Item& it = b.items[b.head % kRing];
+    // The owner: once per distinct name of the message (its records point at
+    // the same labels). Only the message's latest owners are looked at: older
+    // groups may be reused by the ring (a second group for one owner is only
+    // a missed shortcut).
+    const uint8_t* wire = m.wire().data();
+    const uint32_t off = name_label_start(wire, rr.owner.offset());
+    if (b.group_head - b.group_begin > kMaxGroupSearch) {
+        b.group_begin = b.group_head - kMaxGroupSearch;
+    }
+    uint32_t g = b.group_begin;
+    while (g != b.group_head && b.groups[g % kRing].offset != off) ++g;
+    it.follower = g != b.group_head;
+    if (!it.follower) {
+        Group& gr = b.groups[b.group_head++ % kRing];
+        uint8_t* key = b.scratch + b.used;
+        const size_t len = flatten_name_lower(wire, off, key);
+        b.take(len);
+        gr.key = key;
+        gr.len = static_cast<uint8_t>(len);
+        gr.link = o.link;
+        gr.offset = off;
+        gr.hash = hash_bytes(key, len, name_seed(o.link));
+        gr.name = kNone;
+    }
+    // Canonical RDATA: names expanded and lowercased; other types as they are.
+    size_t n = rr.rdlength();
+    const uint8_t* canon = rr.rdata().data();
+    if (n > 0 && rdata_has_names(rr.type)) {
+        uint8_t* out = b.scratch + b.used;
+        const size_t from = name_offset(rr.type);
+        if (from != SIZE_MAX) {  // fixed fields, then one name
+            std::memcpy(out, canon, from);
+            n = from + flatten_name_lower(wire, static_cast<uint32_t>(rr.rdata_offset() + from),
+                                          out + from);
+        } else {  // SOA, NSEC: as the codec makes them canonical
+            auto r = rr.rdata_uncompressed(std::span<uint8_t>(out, kScratch - b.used), true);
+            if (!r || *r > 0xFFFF) {
+                ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
+                return;
+            }
+            n = *r;
+        }
+        b.take(n);
+        canon = out;
+    }
+    it.rr = rr;
+    it.canon = canon;
+    it.canon_len = static_cast<uint16_t>(n);
+    it.group = static_cast<uint8_t>(g % kRing);
+    it.msg = static_cast<uint8_t>((b.msg_head - 1) % kRing);
+    it.cand = kNone;
+    if (!it.follower) {
+        it.hash = key_hash(it);
+        index_.prefetch(it.hash);
+    }
+    ++b.head;
+    // One step: each stage takes the record its distance behind.
+    if (b.head - b.next_b > kDistB) stage_b(b.items[b.next_b++ % kRing]);
+    if (b.head - b.next_c > kDistC) stage_c(b.items[b.next_c++ % kRing]);
+    if (b.head - b.done > kDistD) taken += apply(b.items[b.done++ % kRing], now_ms);
+}
+
+// The record key hash: owner (lowercased, with the link), type, class and
+// canonical RDATA.
+inline uint32_t Shard::key_hash(const Item& it) const {
+    return static_cast<uint32_t>(hash_bytes(
+        it.canon, it.canon_len,
+        record_seed(batch_->groups[it.group].hash, it.rr.type, it.rr.rrclass())));
+}
+
+// Stage B: the index slot (prefetched in stage A) gives the candidate record;
+// a match has the item's RDATA length, so its lines are known, and the next
+// kAhead bytes likely hold its owner name, host and owner-list neighbours.
+inline void Shard::stage_b(Item& it) {
+    if (it.follower) return;
+    it.cand = index_.first(it.hash);
+    if (it.cand != kNone) {
+        prefetch_lines(&rec(it.cand), sizeof(Record) + it.canon_len + kAhead, 8);
+    }
+}
+
+// Stage C: the candidate record (prefetched in stage B) gives its owner name,
+// host and owner-list neighbours (the RRset for a cache-flush, the followers'
+// records).
+inline void Shard::stage_c(const Item& it) {
+    if (it.cand == kNone) return;
+    const Record& r = rec(it.cand);
+    prefetch_lines(name_head(r.owner), sizeof(NameHead) + batch_->groups[it.group].len, 2);
+    __builtin_prefetch(host_entry(r.host));
+    if (r.prev != kNone) prefetch_lines(&rec(r.prev), sizeof(Record) + 16, 2);
+    if (r.next != kNone) prefetch_lines(&rec(r.next), sizeof(Record) + 16, 2);
+}
+
+// Every staged record through the remaining stages (end of a burst).
+uint32_t Shard::drain(uint64_t now_ms) {
+    Batch& b = *batch_;
+    while (b.next_b != b.head) stage_b(b.items[b.next_b++ % kRing]);
+    while (b.next_c != b.head) stage_c(b.items[b.next_c++ % kRing]);
+    uint32_t taken = 0;
+    while (b.done != b.head) taken += apply(b.items[b.done++ % kRing], now_ms);
+    return taken;
+}
+
+// The record with the item's key, kNone if none. The owner is compared by
+// interned-name reference once the group knows it, else by bytes (and then
+// the group learns it: one (link, owner) has one interned name).
+inline uint32_t Shard::find(const Item& it, Group& g) const {
+    const uint16_t type = it.rr.type, cls = it.rr.rrclass(), n = it.canon_len;
+    return index_.find(it.hash, [&](uint32_t ref) {
+        const Record& r = rec(ref);
+        if (r.type != type || r.rrclass != cls || r.rdlen != n) return false;
+        if (g.name != kNone) {
+            if (r.owner != g.name) return false;
+        } else {
+            NameHead* h = name_head(r.owner);
+            if (h->link != g.link || h->len != g.len || !equal_folded(h->wire(), g.key, g.len)) {
+                return false;
+            }
+            g.name = r.owner;
+        }
+        return rdata_equal(type, r.rdata(), it.canon, n);
+    });
+}
+
+// A follower whose owner name is known and has a short list: the list holds
+// every record of that (link, owner), so not being in it is not being here.
+inline uint32_t Shard::walk(const Item& it, const NameHead& h) const {
+    const uint16_t type = it.rr.type, cls = it.rr.rrclass(), n = it.canon_len;
+    for (uint32_t j = h.head; j != kNone;) {
+        const Record& r = rec(j);
+        if (r.type == type && r.rrclass == cls && r.rdlen == n &&
+            rdata_equal(type, r.rdata(), it.canon, n)) {
+            return j;
+        }
+        j = r.next;
+    }
+    return kNone;
+}
+
+inline uint32_t Shard::apply(Item& it, uint64_t now_ms) {
+    Batch& b = *batch_;
+    Group& g = b.groups[it.group];
+    MsgCtx& c = b.msgs[it.msg];
+    const RrView& rr = it.rr;
+    uint32_t ref;
+    if (it.follower && g.name != kNone && name_head(g.name)->refs <= kWalkMax) {
+        ref = walk(it, *name_head(g.name));
+        if (ref == kNone) it.hash = key_hash(it);  // for the add
+    } else {
+        if (it.follower) it.hash = key_hash(it);
+        ref = find(it, g);
+    }
 
     if (rr.ttl == 0) {  // goodbye (RFC 6762 §10.1)
-        if (idx != kNone && !(records_[idx].flags & kPendingRemoval)) {
+        if (ref != kNone && !(rec(ref).flags & kPendingRemoval)) {
             ++c_.goodbyes;
-            schedule_removal(idx, now_ms, RemoveCause::goodbye);
+            schedule_removal(ref, now_ms, RemoveCause::goodbye);
         }
         return 0;
     }
-    uint32_t at = idx;
+    uint32_t at = ref;
     if (at == kNone) {
-        at = add(hash, owner_hash, rr, o, now_ms);
+        at = add(it, g, c, now_ms);
         if (at == kNone) return 0;
     } else {
-        refresh(at, rr, o, now_ms);
+        refresh(at, rr, c, now_ms);
     }
     if (rr.cache_flush()) flush_rrset(at, now_ms);
     return 1;
 }
 
-uint64_t Shard::record_key_hash(uint64_t owner_hash, uint16_t link, uint16_t type, uint16_t cls,
-                                const uint8_t* canon, size_t n) {
-    const uint64_t meta = (uint64_t{link} << 32) | (uint64_t{type} << 16) | cls;
-    return hash_bytes(canon, n, owner_hash ^ hash_mix(meta + 0x9E37));
-}
-
-uint32_t Shard::find(uint64_t hash, uint16_t link, uint16_t type, uint16_t cls,
-                     const uint8_t* owner_lc, size_t olen, const uint8_t* canon,
-                     size_t n) const {
-    const size_t mask = index_.size() - 1;
-    const auto lo = static_cast<uint32_t>(hash);
-    for (size_t i = lo & mask;; i = (i + 1) & mask) {
-        const Slot& s = index_[i];
-        if (s.idx == kNone) return kNone;
-        if (s.hash_lo != lo) continue;
-        const Record& r = records_[s.idx];
-        if (r.link != link || r.type != type || r.rrclass != cls || r.rdlen != n) continue;
-        const NameEntry& ne = names_[r.owner];
-        if (ne.len != olen || !name_equal_ci(ne.wire, owner_lc, olen)) continue;
-        if (!rdata_equal(type, r.rdata, canon, n)) continue;
-        return s.idx;
-    }
-}
-
-uint32_t Shard::add(uint64_t hash, uint64_t owner_hash, const RrView& rr, const Origin& o,
-                    uint64_t now_ms) {
+uint32_t Shard::add(const Item& it, Group& g, MsgCtx& c, uint64_t now_ms) {
+    const RrView& rr = it.rr;
+    const uint16_t link = c.origin->link;
     if (live_ >= cfg_.max_records) {
         ++c_.refused[static_cast<int>(Refusal::global_limit)];
         return kNone;
     }
-    if (link_live_[o.link] >= cfg_.max_records_per_link) {
+    if (link_live_[link] >= cfg_.max_records_per_link) {
         ++c_.refused[static_cast<int>(Refusal::link_limit)];
         return kNone;
     }
-    // RDATA as announced (original case) for publication; the key buffer holds
-    // the canonical form only.
-    uint8_t* key = scratch_.data();
-    const size_t olen = rr.owner.wire_length();
-    auto n = rr.rdata_uncompressed(std::span<uint8_t>(key + olen, scratch_.size() - olen), false);
-    if (!n) return kNone;
-    auto* rd = static_cast<uint8_t*>(std::malloc(*n ? *n : 1));
-    if (rd == nullptr) return kNone;
-    std::memcpy(rd, key + olen, *n);
-
-    uint32_t idx;
-    if (!free_records_.empty()) {
-        idx = free_records_.back();
-        free_records_.pop_back();
-    } else {
-        idx = static_cast<uint32_t>(records_.size());
-        records_.emplace_back();
+    // The record first, then (when new) its owner name and host right after
+    // it: a device's records, names and host end up side by side.
+    const size_t n = it.canon_len;
+    const uint32_t id = alloc_id();
+    const uint32_t ref = id == kNone ? 0 : arena_.alloc(sizeof(Record) + n);
+    if (ref == 0) {
+        if (id != kNone) free_ids_.push_back(id);
+        return kNone;
     }
-    Record& r = records_[idx];
-    r.rdata = rd;
-    r.rdlen = static_cast<uint16_t>(*n);
-    r.last_seen_ms = now_ms;
-    r.owner = intern_name(rr.owner, owner_hash);
-    r.host = intern_host(o.host);
-    r.ttl = rr.ttl;
-    r.hash_lo = static_cast<uint32_t>(hash);
-    r.heap_tick = 0;
-    r.link = o.link;
-    r.type = rr.type;
-    r.rrclass = rr.rrclass();
-    r.flags = kLive | (rr.cache_flush() ? kCacheFlush : 0);
-    r.cause = RemoveCause::none;
-    r.rrset_prev = r.rrset_next = kNone;
-    index_insert(hash, idx);
-    rrset_link(idx);
+    uint32_t name = g.name != kNone ? g.name : lookup_name(g);
+    if (name == kNone) {
+        name = new_name(g, rr);
+    } else {
+        ++name_head(name)->refs;
+    }
+    const uint32_t host = name == kNone ? kNone : intern_host(c);
+    if (host == kNone) {
+        if (name != kNone) release_name(name);
+        arena_.free(ref, sizeof(Record) + n);
+        free_ids_.push_back(id);
+        return kNone;
+    }
+    g.name = name;
+    auto* r = new (arena_.at(ref)) Record{};
+    // RDATA as announced (original case) for publication.
+    if (n > 0) {
+        if (rdata_has_names(rr.type)) {
+            rr.rdata_uncompressed(std::span<uint8_t>(r->rdata(), n), false);
+        } else {
+            std::memcpy(r->rdata(), rr.rdata().data(), n);
+        }
+    }
+    NameHead* nh = name_head(name);
+    r->set_last_seen(now_ms);
+    r->id = id;
+    r->owner = name;
+    r->host = host;
+    r->prev = kNone;
+    r->next = nh->head;
+    if (nh->head != kNone) rec(nh->head).prev = ref;
+    nh->head = ref;
+    r->ttl = rr.ttl;
+    r->hash = it.hash;
+    r->heap_tick = 0;
+    r->type = rr.type;
+    r->rrclass = rr.rrclass();
+    r->rdlen = static_cast<uint16_t>(n);
+    r->flags = kLive | (rr.cache_flush() ? kCacheFlush : 0);
+    r->cause = RemoveCause::none;
+    id_ref(id) = ref;
+    index_.insert(it.hash, ref);
+    rdata_bytes_ += n;
     ++live_;
-    ++link_live_[o.link];
+    ++link_live_[link];
     ++c_.adds;
-    arm(idx);
-    emit(EventKind::add, idx, now_ms);
-    return idx;
+    arm(ref);
+    emit(EventKind::add, ref, now_ms);
+    return ref;
 }
 
-void Shard::refresh(uint32_t idx, const RrView& rr, const Origin& o, uint64_t now_ms) {
-    Record& r = records_[idx];
+inline void Shard::refresh(uint32_t ref, const RrView& rr, MsgCtx& c, uint64_t now_ms) {
+    Record& r = rec(ref);
     ++c_.refreshes;
-    r.last_seen_ms = now_ms;
+    r.set_last_seen(now_ms);
     r.flags = static_cast<uint8_t>((r.flags & ~(kPendingRemoval | kRefreshSent | kCacheFlush)) |
                                    (rr.cache_flush() ? kCacheFlush : 0));
     r.cause = RemoveCause::none;
-    if (!(hosts_[r.host].addr == o.host)) {
-        const uint32_t h = intern_host(o.host);
-        release_host(r.host);
-        r.host = h;
+    if (r.host != c.host) {
+        if (host_entry(r.host)->addr == c.origin->host) {
+            c.host = r.host;  // the message's host: its other records compare references
+        } else if (const uint32_t h = intern_host(c); h != kNone) {  // another address now
+            release_host(r.host);
+            r.host = h;
+        }
     }
     if (r.ttl != rr.ttl) {
         r.ttl = rr.ttl;
         ++c_.ttl_changes;
-        emit(EventKind::ttl_change, idx, now_ms);
-        arm(idx);  // a shorter TTL moves the deadline earlier
+        emit(EventKind::ttl_change, ref, now_ms);
+        arm(ref);  // a shorter TTL moves the deadline earlier
     }
 }
 
-void Shard::flush_rrset(uint32_t idx, uint64_t now_ms) {
+void Shard::flush_rrset(uint32_t ref, uint64_t now_ms) {
     // RFC 6762 §10.2: records of the RRset not received in the last second
-    // get a TTL of one second.
-    const Record& self = records_[idx];
-    for (uint32_t j = rrset_head_of(idx); j != kNone;) {
-        const uint32_t next = records_[j].rrset_next;
-        const Record& r = records_[j];
-        if (j != idx && !(r.flags & kPendingRemoval) && r.last_seen_ms + 1000 < now_ms &&
-            r.link == self.link) {
+    // get a TTL of one second. The RRset's other members are the records of
+    // the same (link, owner) - this record's list - with its type and class.
+    const Record& self = rec(ref);
+    auto visit = [&](uint32_t j) -> const Record& {
+        Record& r = rec(j);
+        if (r.type == self.type && r.rrclass == self.rrclass && !(r.flags & kPendingRemoval) &&
+            r.last_seen() + 1000 < now_ms) {
             ++c_.flushes;
             schedule_removal(j, now_ms, RemoveCause::cache_flush);
         }
-        j = next;
-    }
+        return r;
+    };
+    for (uint32_t j = self.prev; j != kNone;) j = visit(j).prev;
+    for (uint32_t j = self.next; j != kNone;) j = visit(j).next;
 }
 
-void Shard::schedule_removal(uint32_t idx, uint64_t now_ms, RemoveCause cause) {
-    Record& r = records_[idx];
+void Shard::schedule_removal(uint32_t ref, uint64_t now_ms, RemoveCause cause) {
+    Record& r = rec(ref);
     r.flags |= kPendingRemoval;
     r.cause = cause;
-    r.last_seen_ms = now_ms;  // expiry is now last_seen + 1 s
-    arm(idx);
+    r.set_last_seen(now_ms);  // expiry is now last_seen + 1 s
+    arm(ref);
 }
 
-void Shard::erase(uint32_t idx, RemoveCause cause, uint64_t now_ms) {
-    Record& r = records_[idx];
+void Shard::erase(uint32_t ref, RemoveCause cause, uint64_t now_ms) {
+    Record& r = rec(ref);
     r.cause = cause;
     ++c_.removes;
     if (cause == RemoveCause::expired) ++c_.expiries;
-    emit(EventKind::remove, idx, now_ms, cause);
-    index_erase(r.hash_lo, idx);
-    rrset_unlink(idx);
+    emit(EventKind::remove, ref, now_ms, cause);
+    index_.erase(r.hash, ref);
+    NameHead* nh = name_head(r.owner);
+    const uint16_t link = nh->link;
+    if (r.prev != kNone) {
+        rec(r.prev).next = r.next;
+    } else {
+        nh->head = r.next;
+    }
+    if (r.next != kNone) rec(r.next).prev = r.prev;
     release_name(r.owner);
     release_host(r.host);
-    std::free(r.rdata);
-    r.rdata = nullptr;
+    id_ref(r.id) = 0;
+    free_ids_.push_back(r.id);
+    rdata_bytes_ -= r.rdlen;
     r.flags = 0;
-    r.heap_tick = 0;
+    arena_.free(ref, sizeof(Record) + r.rdlen);
     --live_;
-    --link_live_[r.link];
-    free_records_.push_back(idx);
+    --link_live_[link];
 }
 
 // ---- timers -------------------------------------------------------------------------
@@ -359,17 +773,17 @@ void Shard::set_base(uint64_t now_ms) {
 }
 
 uint64_t Shard::expire_ms(const Record& r) const {
-    if (r.flags & kPendingRemoval) return r.last_seen_ms + 1000;
-    return r.last_seen_ms + uint64_t{r.ttl} * 1000;
+    if (r.flags & kPendingRemoval) return r.last_seen() + 1000;
+    return r.last_seen() + uint64_t{r.ttl} * 1000;
 }
 
 uint64_t Shard::refresh_due_ms(const Record& r) const {
     if ((r.flags & kPendingRemoval) || r.ttl < cfg_.refresh_min_ttl_s) return UINT64_MAX;
     const uint64_t lead =
         cfg_.refresh_lead_min_ms +
-        (cfg_.refresh_lead_jitter_ms ? (hash_mix(r.hash_lo) % cfg_.refresh_lead_jitter_ms) : 0);
+        (cfg_.refresh_lead_jitter_ms ? (hash_mix(r.hash) % cfg_.refresh_lead_jitter_ms) : 0);
     const uint64_t exp = expire_ms(r);
-    return exp > r.last_seen_ms + lead ? exp - lead : r.last_seen_ms;
+    return exp > r.last_seen() + lead ? exp - lead : r.last_seen();
 }
 
 uint64_t Shard::next_deadline(const Record& r) const {
@@ -384,14 +798,14 @@ uint32_t Shard::to_tick(uint64_t ms) const {
     return t >= UINT32_MAX ? UINT32_MAX - 1 : static_cast<uint32_t>(std::max<uint64_t>(t, 1));
 }
 
-void Shard::arm(uint32_t idx) {
-    Record& r = records_[idx];
+void Shard::arm(uint32_t ref) {
+    Record& r = rec(ref);
     const uint32_t tick = to_tick(next_deadline(r));
     // Lazy: an armed entry that fires too early is re-armed then; only an
     // earlier deadline needs a new entry now.
     if (r.heap_tick != 0 && r.heap_tick <= tick) return;
     r.heap_tick = tick;
-    heap_.push_back({tick, idx});
+    heap_.push_back({tick, r.id});
     heap_sift_up(heap_.size() - 1);
 }
 
@@ -432,21 +846,23 @@ void Shard::advance(uint64_t now_ms) {
     while (!heap_.empty() && heap_[0].tick <= now_tick) {
         const HeapEntry e = heap_[0];
         heap_pop();
-        Record& r = records_[e.idx];
-        if (!(r.flags & kLive) || r.heap_tick != e.tick) continue;  // stale entry
+        const uint32_t ref = id_ref(e.id);
+        if (ref == 0) continue;  // the record is gone
+        Record& r = rec(ref);
+        if (r.heap_tick != e.tick) continue;  // stale entry (or the id's next record)
         r.heap_tick = 0;
         // Compare in ticks, not ms: a deadline is due at its rounded-up tick,
         // however the heap entry that woke us was armed.
         if (now_tick >= to_tick(expire_ms(r))) {
-            erase(e.idx, (r.flags & kPendingRemoval) ? r.cause : RemoveCause::expired, now_ms);
+            erase(ref, (r.flags & kPendingRemoval) ? r.cause : RemoveCause::expired, now_ms);
             continue;
         }
         if (!(r.flags & kRefreshSent) && now_tick >= to_tick(refresh_due_ms(r))) {
             r.flags |= kRefreshSent;
             ++c_.refresh_due;
-            emit(EventKind::refresh_due, e.idx, now_ms);
+            emit(EventKind::refresh_due, ref, now_ms);
         }
-        arm(e.idx);
+        arm(ref);
     }
     if (resync_requested_.load(std::memory_order_relaxed) != resync_done_ || resync_active_) {
         continue_resync(now_ms);
@@ -455,12 +871,12 @@ void Shard::advance(uint64_t now_ms) {
 
 // ---- events -------------------------------------------------------------------------
 
-bool Shard::emit(EventKind k, uint32_t idx, uint64_t now_ms, RemoveCause cause,
+bool Shard::emit(EventKind k, uint32_t ref, uint64_t now_ms, RemoveCause cause,
                  bool count_drop) {
     if (ring_ == nullptr) return true;
-    const Record& r = records_[idx];
-    const NameEntry& ne = names_[r.owner];
-    const size_t len = sizeof(EventHeader) + ne.len + r.rdlen;
+    const Record& r = rec(ref);
+    NameHead* nh = name_head(r.owner);
+    const size_t len = sizeof(EventHeader) + nh->len + r.rdlen;
     uint8_t* p = ring_->reserve(len, count_drop);
     if (p == nullptr) {
         if (count_drop) ++c_.events_dropped;
@@ -470,20 +886,20 @@ bool Shard::emit(EventKind k, uint32_t idx, uint64_t now_ms, RemoveCause cause,
     h.kind = k;
     h.cause = cause;
     h.shard = cfg_.shard_id;
-    h.link = r.link;
+    h.link = nh->link;
     h.type = r.type;
     h.rrclass = r.rrclass;
     h.cache_flush = (r.flags & kCacheFlush) ? 1 : 0;
-    h.owner_len = ne.len;
+    h.owner_len = nh->len;
     h.ttl = r.ttl;
-    h.record_id = idx;
+    h.record_id = r.id;
     h.time_ms = now_ms;
     h.expire_ms = expire_ms(r);
-    h.host = hosts_[r.host].addr;
+    h.host = host_entry(r.host)->addr;
     h.rdlen = r.rdlen;
     std::memcpy(p, &h, sizeof h);
-    std::memcpy(p + sizeof h, ne.wire, ne.len);
-    std::memcpy(p + sizeof h + ne.len, r.rdata, r.rdlen);
+    std::memcpy(p + sizeof h, nh->wire(), nh->len);
+    std::memcpy(p + sizeof h + nh->len, r.rdata(), r.rdlen);
     ring_->commit();
     return true;
 }
@@ -511,304 +927,47 @@ void Shard::continue_resync(uint64_t now_ms) {
         ++c_.resyncs;
     }
     // Stream as much as fits now; the rest on later bursts. A full ring is
-    // not a drop here, just a pause.
-    for (; resync_cursor_ < records_.size(); ++resync_cursor_) {
-        if (!(records_[resync_cursor_].flags & kLive)) continue;
-        if (!emit(EventKind::resync_record, resync_cursor_, now_ms, RemoveCause::none, false)) {
-            return;
-        }
+    // not a drop here, just a pause. Ids, not places: a record keeps its id.
+    for (; resync_cursor_ < id_top_; ++resync_cursor_) {
+        const uint32_t ref = id_ref(resync_cursor_);
+        if (ref == 0) continue;
+        if (!emit(EventKind::resync_record, ref, now_ms, RemoveCause::none, false)) return;
     }
     if (emit_marker(EventKind::resync_end, now_ms)) resync_active_ = false;
-}
-
-// ---- index --------------------------------------------------------------------------
-
-void Shard::index_insert(uint64_t hash, uint32_t idx) {
-    if ((index_used_ + 1) * 8 > index_.size() * 7) index_grow();
-    const size_t mask = index_.size() - 1;
-    const auto lo = static_cast<uint32_t>(hash);
-    size_t i = lo & mask;
-    while (index_[i].idx != kNone) i = (i + 1) & mask;
-    index_[i] = {lo, idx};
-    ++index_used_;
-}
-
-void Shard::index_erase(uint32_t hash_lo, uint32_t idx) {
-    const size_t mask = index_.size() - 1;
-    size_t i = hash_lo & mask;
-    while (index_[i].idx != idx) i = (i + 1) & mask;
-    // Backward-shift deletion: no tombstones, probes stay short.
-    size_t j = i;
-    for (;;) {
-        index_[i].idx = kNone;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (index_[j].idx == kNone) {
-                --index_used_;
-                return;
-            }
-            const size_t home = index_[j].hash_lo & mask;
-            // Move j back to i unless its home lies cyclically in (i, j].
-            const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays) break;
-        }
-        index_[i] = index_[j];
-        i = j;
-    }
-}
-
-void Shard::index_grow() {
-    std::vector<Slot> old;
-    old.swap(index_);
-    index_.assign(old.size() * 2, Slot{0, kNone});
-    const size_t mask = index_.size() - 1;
-    for (const Slot& s : old) {
-        if (s.idx == kNone) continue;
-        size_t i = s.hash_lo & mask;
-        while (index_[i].idx != kNone) i = (i + 1) & mask;
-        index_[i] = s;
-    }
-}
-
-// ---- rrsets ---------------------------------------------------------------------------
-
-uint32_t Shard::rrset_key(const Record& r) const {
-    const uint64_t meta = (uint64_t{r.link} << 48) | (uint64_t{r.type} << 32) |
-                          (uint64_t{r.rrclass} << 16);
-    return static_cast<uint32_t>(hash_mix(names_[r.owner].hash ^ meta ^ 0xA5A5));
-}
-
-size_t Shard::rrset_slot(const Record& r, uint32_t key) const {
-    const size_t mask = rrsets_.size() - 1;
-    for (size_t i = key & mask;; i = (i + 1) & mask) {
-        const Slot& s = rrsets_[i];
-        if (s.idx == kNone) return i;
-        if (s.hash_lo != key) continue;
-        const Record& h = records_[s.idx];
-        if (h.link == r.link && h.owner == r.owner && h.type == r.type && h.rrclass == r.rrclass) {
-            return i;
-        }
-    }
-}
-
-uint32_t Shard::rrset_head_of(uint32_t idx) const {
-    const Record& r = records_[idx];
-    return rrsets_[rrset_slot(r, rrset_key(r))].idx;
-}
-
-void Shard::rrset_link(uint32_t idx) {
-    if ((rrsets_used_ + 1) * 8 > rrsets_.size() * 7) {
-        std::vector<Slot> old;
-        old.swap(rrsets_);
-        rrsets_.assign(old.size() * 2, Slot{0, kNone});
-        const size_t mask = rrsets_.size() - 1;
-        for (const Slot& s : old) {
-            if (s.idx == kNone) continue;
-            size_t i = s.hash_lo & mask;
-            while (rrsets_[i].idx != kNone) i = (i + 1) & mask;
-            rrsets_[i] = s;
-        }
-    }
-    Record& r = records_[idx];
-    const uint32_t key = rrset_key(r);
-    const size_t slot = rrset_slot(r, key);
-    if (rrsets_[slot].idx == kNone) {
-        rrsets_[slot] = {key, idx};
-        ++rrsets_used_;
-        r.rrset_prev = r.rrset_next = kNone;
-        return;
-    }
-    const uint32_t head = rrsets_[slot].idx;
-    r.rrset_prev = kNone;
-    r.rrset_next = head;
-    records_[head].rrset_prev = idx;
-    rrsets_[slot].idx = idx;
-}
-
-void Shard::rrset_unlink(uint32_t idx) {
-    Record& r = records_[idx];
-    if (r.rrset_prev != kNone) {
-        records_[r.rrset_prev].rrset_next = r.rrset_next;
-        if (r.rrset_next != kNone) records_[r.rrset_next].rrset_prev = r.rrset_prev;
-        return;
-    }
-    // r heads its RRset.
-    const uint32_t key = rrset_key(r);
-    size_t i = rrset_slot(r, key);
-    if (r.rrset_next != kNone) {
-        records_[r.rrset_next].rrset_prev = kNone;
-        rrsets_[i].idx = r.rrset_next;
-        return;
-    }
-    // Last member: backward-shift delete the rrset slot.
-    const size_t mask = rrsets_.size() - 1;
-    size_t j = i;
-    for (;;) {
-        rrsets_[i].idx = kNone;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (rrsets_[j].idx == kNone) {
-                --rrsets_used_;
-                return;
-            }
-            const size_t home = rrsets_[j].hash_lo & mask;
-            const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays) break;
-        }
-        rrsets_[i] = rrsets_[j];
-        i = j;
-    }
-}
-
-// ---- names and hosts ------------------------------------------------------------------
-
-uint32_t Shard::intern_name(NameView n, uint64_t h) {
-    const auto lo = static_cast<uint32_t>(h);
-    uint8_t lower[codec::kMaxNameWire];
-    const size_t len = n.to_wire(lower, true);
-    size_t mask = name_index_.size() - 1;
-    for (size_t i = lo & mask;; i = (i + 1) & mask) {
-        const Slot& s = name_index_[i];
-        if (s.idx == kNone) break;
-        const NameEntry& e = names_[s.idx];
-        if (s.hash_lo == lo && e.len == len && name_equal_ci(e.wire, lower, len)) {
-            ++names_[s.idx].refs;
-            return s.idx;
-        }
-    }
-    uint32_t id;
-    if (!free_names_.empty()) {
-        id = free_names_.back();
-        free_names_.pop_back();
-    } else {
-        id = static_cast<uint32_t>(names_.size());
-        names_.emplace_back();
-    }
-    NameEntry& e = names_[id];
-    e.wire = static_cast<uint8_t*>(std::malloc(len));
-    n.to_wire(e.wire, false);
-    e.len = static_cast<uint8_t>(len);
-    e.hash = h;
-    e.refs = 1;
-    if ((name_index_used_ + 1) * 8 > name_index_.size() * 7) {
-        std::vector<Slot> old;
-        old.swap(name_index_);
-        name_index_.assign(old.size() * 2, Slot{0, kNone});
-        mask = name_index_.size() - 1;
-        for (const Slot& s : old) {
-            if (s.idx == kNone) continue;
-            size_t i = s.hash_lo & mask;
-            while (name_index_[i].idx != kNone) i = (i + 1) & mask;
-            name_index_[i] = s;
-        }
-    }
-    size_t i = lo & mask;
-    while (name_index_[i].idx != kNone) i = (i + 1) & mask;
-    name_index_[i] = {lo, id};
-    ++name_index_used_;
-    return id;
-}
-
-void Shard::release_name(uint32_t id) {
-    NameEntry& e = names_[id];
-    if (--e.refs > 0) return;
-    const size_t mask = name_index_.size() - 1;
-    size_t i = static_cast<uint32_t>(e.hash) & mask;
-    while (name_index_[i].idx != id) i = (i + 1) & mask;
-    size_t j = i;
-    for (;;) {
-        name_index_[i].idx = kNone;
-        bool done = false;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (name_index_[j].idx == kNone) {
-                done = true;
-                break;
-            }
-            const size_t home = name_index_[j].hash_lo & mask;
-            const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays) break;
-        }
-        if (done) break;
-        name_index_[i] = name_index_[j];
-        i = j;
-    }
-    --name_index_used_;
-    std::free(e.wire);
-    e.wire = nullptr;
-    free_names_.push_back(id);
-}
-
-uint32_t Shard::intern_host(const HostAddr& a) {
-    // Hosts are few (one per device); a small linear-probed map keyed by the
-    // address would do, but most lookups hit the previous host, so check it first.
-    if (last_host_ != kNone && hosts_[last_host_].refs > 0 && hosts_[last_host_].addr == a) {
-        ++hosts_[last_host_].refs;
-        return last_host_;
-    }
-    auto it = host_index_.find(a);
-    if (it != host_index_.end()) {
-        ++hosts_[it->second].refs;
-        last_host_ = it->second;
-        return it->second;
-    }
-    uint32_t id;
-    if (!free_hosts_.empty()) {
-        id = free_hosts_.back();
-        free_hosts_.pop_back();
-    } else {
-        id = static_cast<uint32_t>(hosts_.size());
-        hosts_.emplace_back();
-    }
-    hosts_[id] = {a, 1};
-    host_index_.emplace(a, id);
-    last_host_ = id;
-    return id;
-}
-
-void Shard::release_host(uint32_t id) {
-    if (--hosts_[id].refs > 0) return;
-    host_index_.erase(hosts_[id].addr);
-    free_hosts_.push_back(id);
-    if (last_host_ == id) last_host_ = kNone;
 }
 
 // ---- inspection -------------------------------------------------------------------------
 
 void Shard::for_each(const std::function<void(const RecordInfo&)>& f) const {
-    for (uint32_t i = 0; i < records_.size(); ++i) {
-        const Record& r = records_[i];
-        if (!(r.flags & kLive)) continue;
-        const NameEntry& ne = names_[r.owner];
-        auto owner = codec::Name::from_wire({ne.wire, ne.len});
-        RecordInfo info{r.link,
+    for (uint32_t i = 0; i < id_top_; ++i) {
+        const uint32_t ref = id_ref(i);
+        if (ref == 0) continue;
+        const Record& r = rec(ref);
+        NameHead* nh = name_head(r.owner);
+        auto owner = codec::Name::from_wire({nh->wire(), nh->len});
+        RecordInfo info{nh->link,
                         &*owner,
                         r.type,
                         r.rrclass,
                         r.ttl,
                         (r.flags & kCacheFlush) != 0,
                         (r.flags & kPendingRemoval) != 0,
-                        r.last_seen_ms,
+                        r.last_seen(),
                         expire_ms(r),
                         refresh_due_ms(r),
-                        {r.rdata, r.rdlen},
-                        &hosts_[r.host].addr,
+                        {r.rdata(), r.rdlen},
+                        &host_entry(r.host)->addr,
                         i};
         f(info);
     }
 }
 
 size_t Shard::overhead_bytes() const {
-    size_t n = records_.capacity() * sizeof(Record) + index_.capacity() * sizeof(Slot) +
-               rrsets_.capacity() * sizeof(Slot) + heap_.capacity() * sizeof(HeapEntry) +
-               names_.capacity() * sizeof(NameEntry) + name_index_.capacity() * sizeof(Slot) +
-               hosts_.capacity() * sizeof(HostEntry) +
-               (free_records_.capacity() + free_names_.capacity() + free_hosts_.capacity()) * 4;
-    for (const NameEntry& e : names_) {
-        if (e.wire) n += e.len;
-    }
-    n += host_index_.size() * (sizeof(HostAddr) + 32);
-    return n;
+    return sizeof(Shard) + sizeof(Batch) + id_chunks_.size() * kIdChunk * sizeof(uint32_t) +
+           id_chunks_.capacity() * sizeof(uint32_t*) + free_ids_.capacity() * sizeof(uint32_t) +
+           link_live_.capacity() * sizeof(uint32_t) + index_.reserved_bytes() +
+           (arena_.reserved_bytes() - rdata_bytes_) + name_index_.reserved_bytes() +
+           host_index_.reserved_bytes() + heap_.capacity() * sizeof(HeapEntry);
 }
 
 // ---- events helpers ------------------------------------------------------------------------

@@ -15,11 +15,26 @@
 // reads the shard's memory: the control plane learns everything from events,
 // and asks for a full re-read when it lost some (ring overflow, restart).
 //
-// Cost: a refresh (the common case: announcements repeat) is one hash of the
-// owner, type, class and RDATA, one probe of an open-addressing index, one
-// compare and a few stores — no allocation, no lock, no syscall. Timers live
-// in a binary heap whose entries are re-armed lazily: a refresh only moves the
-// record's deadline; the heap sees it when the old deadline comes up.
+// Cost: a refresh (the common case: announcements repeat) builds the key
+// (owner lowercased once per distinct owner of a message, 8 bytes at a time;
+// canonical RDATA; one hash), probes one open-addressing index slot, checks
+// one record (owner by interned-name reference, RDATA by bytes) and does a
+// few stores - no allocation, no lock, no syscall. The other records of the
+// same owner in the message are found in that owner's short list of records
+// without a hash or an index probe. All records go through a software
+// pipeline (ingest_burst: across the whole burst) that prefetches index
+// slots, records with their RDATA, owner names, hosts and RRset neighbours a
+// few records ahead, so memory latency overlaps with work instead of adding
+// up. Timers live in a binary heap whose entries are re-armed lazily: a
+// refresh only moves the record's deadline; the heap sees it when the old
+// deadline comes up.
+//
+// Memory (beside the RDATA): a 48-byte record header followed by its RDATA
+// in an arena (4-byte granular, no malloc per record, empty chunks given
+// back), a 4-byte id, an 8-byte index slot and an 8-byte heap entry; owner
+// names interned per (link, owner) with a 12-byte head, and announcing hosts,
+// in the same arena next to the records that brought them; RRsets are found
+// through the owner's list of records, not a table of their own.
 //
 // Time is milliseconds on a monotonic clock the caller reads once per burst
 // (and a capture's timestamps during replay).
@@ -28,11 +43,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "codec/message.hpp"
+#include "dataplane/table/arena.hpp"
 #include "dataplane/table/event_ring.hpp"
 #include "dataplane/table/events.hpp"
 
@@ -98,8 +114,17 @@ public:
     Shard& operator=(const Shard&) = delete;
 
     // Takes the records of one parsed mDNS message. Returns the number of
-    // records added or refreshed.
+    // records added or refreshed. (A burst of one.)
     uint32_t ingest(const codec::Message& m, const Origin& o, uint64_t now_ms);
+
+    // Takes the records of several parsed messages (an RX burst) exactly as
+    // ingest() on each in turn would - same table, events, counters - but
+    // with the memory accesses of all their records overlapped. origins[i] is
+    // where msgs[i] came from (the spans must be the same length; extra
+    // entries of the longer one are ignored). Returns the number of records
+    // added or refreshed.
+    uint32_t ingest_burst(std::span<const codec::Message> msgs, std::span<const Origin> origins,
+                          uint64_t now_ms);
 
     // Runs timers up to `now_ms` (removals, expiries, refresh_due) and
     // continues a pending re-read. Call once per burst; cheap when idle.
@@ -140,58 +165,55 @@ public:
 
 private:
     struct Record;
-    struct Slot;
-    struct HeapEntry;
-    struct NameEntry;
+    struct NameHead;
     struct HostEntry;
-    struct HostHash {
-        size_t operator()(const HostAddr& a) const {
-            uint64_t x, y;
-            __builtin_memcpy(&x, a.ip.data(), 8);
-            __builtin_memcpy(&y, a.ip.data() + 8, 8);
-            return static_cast<size_t>((x * 0x9E3779B97F4A7C15ULL) ^ y ^ a.mac[5]);
-        }
-    };
+    struct HeapEntry;
+    struct Item;
+    struct Group;
+    struct MsgCtx;
+    struct Batch;
 
-    uint32_t ingest_record(const codec::RrView& rr, const Origin& o, uint64_t now_ms);
-    static uint64_t record_key_hash(uint64_t owner_hash, uint16_t link, uint16_t type,
-                                    uint16_t cls, const uint8_t* canon, size_t n);
-    uint32_t find(uint64_t hash, uint16_t link, uint16_t type, uint16_t cls,
-                  const uint8_t* owner_lc, size_t olen, const uint8_t* canon, size_t n) const;
-    uint32_t add(uint64_t hash, uint64_t owner_hash, const codec::RrView& rr, const Origin& o,
-                 uint64_t now_ms);
-    void refresh(uint32_t idx, const codec::RrView& rr, const Origin& o, uint64_t now_ms);
-    void flush_rrset(uint32_t idx, uint64_t now_ms);
-    void schedule_removal(uint32_t idx, uint64_t now_ms, RemoveCause cause);
-    void erase(uint32_t idx, RemoveCause cause, uint64_t now_ms);
+    // ingest pipeline
+    void stage_record(const codec::Message& m, const codec::RrView& rr, const Origin& o,
+                      uint64_t now_ms, uint32_t& taken, bool& msg_open);
+    void stage_b(Item& it);
+    void stage_c(const Item& it);
+    uint32_t drain(uint64_t now_ms);
+    uint32_t apply(Item& it, uint64_t now_ms);
+    uint32_t key_hash(const Item& it) const;
+    uint32_t find(const Item& it, Group& g) const;
+    uint32_t walk(const Item& it, const NameHead& h) const;
+    uint32_t add(const Item& it, Group& g, MsgCtx& c, uint64_t now_ms);
+    void refresh(uint32_t ref, const codec::RrView& rr, MsgCtx& c, uint64_t now_ms);
+    void flush_rrset(uint32_t ref, uint64_t now_ms);
+    void schedule_removal(uint32_t ref, uint64_t now_ms, RemoveCause cause);
+    void erase(uint32_t ref, RemoveCause cause, uint64_t now_ms);
 
-    // index of records by full key
-    void index_insert(uint64_t hash, uint32_t idx);
-    void index_erase(uint32_t hash_lo, uint32_t idx);
-    void index_grow();
-    // RRsets (link, owner, type, class) -> doubly linked member list, for §10.2
-    uint32_t rrset_key(const Record& r) const;
-    size_t rrset_slot(const Record& r, uint32_t key) const;
-    uint32_t rrset_head_of(uint32_t idx) const;
-    void rrset_link(uint32_t idx);
-    void rrset_unlink(uint32_t idx);
-    // owner names and announcing hosts, interned and ref-counted
-    uint32_t intern_name(codec::NameView n, uint64_t h);
-    void release_name(uint32_t id);
-    uint32_t intern_host(const HostAddr& a);
-    void release_host(uint32_t id);
+    // records (in the arena, named by reference), their ids, owner names
+    // (interned per (link, owner), with the list of their records), hosts
+    Record& rec(uint32_t ref) const;
+    uint32_t& id_ref(uint32_t id) const;
+    uint32_t alloc_id();
+    NameHead* name_head(uint32_t ref) const;
+    uint32_t lookup_name(const Group& g) const;
+    uint32_t new_name(const Group& g, const codec::RrView& rr);
+    void release_name(uint32_t ref);
+    static uint32_t host_hash(const HostAddr& a);
+    HostEntry* host_entry(uint32_t ref) const;
+    uint32_t intern_host(MsgCtx& c);
+    void release_host(uint32_t ref);
     // timers
     void set_base(uint64_t now_ms);
     uint64_t expire_ms(const Record& r) const;
     uint64_t refresh_due_ms(const Record& r) const;
     uint64_t next_deadline(const Record& r) const;
     uint32_t to_tick(uint64_t ms) const;
-    void arm(uint32_t idx);
+    void arm(uint32_t ref);
     void heap_pop();
     void heap_sift_down(size_t i);
     void heap_sift_up(size_t i);
     // events
-    bool emit(EventKind k, uint32_t idx, uint64_t now_ms, RemoveCause cause = RemoveCause::none,
+    bool emit(EventKind k, uint32_t ref, uint64_t now_ms, RemoveCause cause = RemoveCause::none,
               bool count_drop = true);
     bool emit_marker(EventKind k, uint64_t now_ms);
     void continue_resync(uint64_t now_ms);
@@ -199,28 +221,21 @@ private:
     ShardConfig cfg_;
     EventRing* ring_;
     ShardCounters c_;
-    std::vector<uint8_t> scratch_;  // key buffer: owner + canonical RDATA
+    std::unique_ptr<Batch> batch_;  // the ingest pipeline's state and key bytes
 
-    std::vector<Record> records_;
-    std::vector<uint32_t> free_records_;
+    Arena arena_;             // records with their RDATA, owner names, hosts
+    size_t rdata_bytes_ = 0;  // of it, live RDATA
+    std::vector<uint32_t*> id_chunks_;  // record id -> arena reference (0 = free id)
+    uint32_t id_top_ = 0;               // ids handed out so far
+    std::vector<uint32_t> free_ids_;
     size_t live_ = 0;
     std::vector<uint32_t> link_live_;
 
-    std::vector<Slot> index_;  // open addressing, linear probing, backward-shift delete
-    size_t index_used_ = 0;
-    std::vector<Slot> rrsets_;
-    size_t rrsets_used_ = 0;
+    OpenIndex index_;       // record key hash -> record
+    OpenIndex name_index_;  // (link, lowercased owner) hash -> name
+    OpenIndex host_index_;  // address hash -> host
+    uint32_t hosts_gen_ = 0;  // bumped when a host is interned
     std::vector<HeapEntry> heap_;  // min-heap by tick, re-armed lazily
-
-    std::vector<NameEntry> names_;
-    std::vector<uint32_t> free_names_;
-    std::vector<Slot> name_index_;
-    size_t name_index_used_ = 0;
-
-    std::vector<HostEntry> hosts_;
-    std::vector<uint32_t> free_hosts_;
-    std::unordered_map<HostAddr, uint32_t, HostHash> host_index_;
-    uint32_t last_host_ = 0xFFFFFFFFu;
 
     uint64_t base_ms_ = 0;
     bool base_set_ = false;

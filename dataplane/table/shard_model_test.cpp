@@ -36,6 +36,7 @@ struct Rec {
     bool pending = false;
     RemoveCause cause = RemoveCause::none;
     bool refresh_sent = false;
+    uint8_t host = 0;  // the address it was last announced from
 };
 
 std::string lower(std::string s) {
@@ -49,7 +50,7 @@ public:
 
     using Out = std::vector<std::tuple<int, int, Key, uint32_t>>;  // kind, cause, key, ttl
 
-    void ingest(uint16_t link, const std::vector<Rr>& rrs, uint64_t now, Out& out) {
+    void ingest(uint16_t link, const std::vector<Rr>& rrs, uint64_t now, Out& out, uint8_t host = 0) {
         for (const auto& rr : rrs) {
             Key k{link, lower(rr.owner), rr.type, canon(rr)};
             auto it = recs_.find(k);
@@ -66,10 +67,12 @@ public:
                     continue;
                 }
                 recs_[k] = Rec{now, rr.ttl};
+                recs_[k].host = host;
                 out.emplace_back(static_cast<int>(EventKind::add), 0, k, rr.ttl);
             } else {
                 Rec& r = it->second;
                 r.last_seen = now;
+                r.host = host;
                 r.pending = false;
                 r.cause = RemoveCause::none;
                 r.refresh_sent = false;
@@ -138,6 +141,28 @@ private:
     std::map<Key, Rec> recs_;
 };
 
+// Like testing::response, optionally without name compression: every owner is
+// then written out in full, in its own case.
+std::vector<uint8_t> response_wire(const std::vector<Rr>& rrs, bool compress) {
+    if (compress) return response(rrs);
+    std::vector<uint8_t> buf(9000);
+    codec::Builder b(buf, codec::BuilderOptions{false, false, 0});
+    b.set_flags(codec::flag::QR | codec::flag::AA);
+    for (const auto& rr : rrs) {
+        const uint16_t cls = codec::rrclass::IN | (rr.flush ? codec::rrclass::MDNS_TOP_BIT : 0);
+        const auto st = b.add_rr(codec::Section::answer, name(rr.owner), rr.type, cls, rr.ttl,
+                                 rr.rdata);
+        EXPECT_TRUE(st.ok()) << codec::reason_name(st.reason());
+    }
+    buf.resize(b.size());
+    return buf;
+}
+
+HostAddr host_addr(uint8_t h) {
+    const uint8_t ip[4] = {192, 0, 2, static_cast<uint8_t>(100 + h)};
+    return HostAddr::from_v4(ip);
+}
+
 Model::Out from_events(const std::vector<Ev>& evs) {
     Model::Out out;
     for (const auto& e : evs) {
@@ -150,8 +175,13 @@ Model::Out from_events(const std::vector<Ev>& evs) {
     return out;
 }
 
-void run_sequence(uint32_t seed, int steps) {
+// burst = false: one message per ingest(), compressed, from one address (the
+// sequences this test always ran). burst = true: 1-4 messages per
+// ingest_burst(), on random links, from one of three addresses, some without
+// compression (each owner written out, in its own case).
+void run_sequence(uint32_t seed, int steps, bool burst = false) {
     std::mt19937 rng(seed);
+    std::mt19937 rng2(seed * 7919u + 1);  // burst-mode choices; keeps `rng`'s sequence
     ShardConfig cfg;
     cfg.link_count = 3;
     cfg.max_records = 60;
@@ -171,37 +201,58 @@ void run_sequence(uint32_t seed, int steps) {
     for (int step = 0; step < steps; ++step) {
         Model::Out expect;
         if (rng() % 3 != 0) {
-            const auto link = static_cast<uint16_t>(rng() % 3);
-            std::vector<Rr> rrs;
-            const int n = 1 + static_cast<int>(rng() % 4);
-            for (int i = 0; i < n; ++i) {
-                const auto& owner = owners[rng() % owners.size()];
-                const int kind = static_cast<int>(rng() % 3);
-                Rr rr;
-                rr.owner = owner;
-                rr.ttl = ttls[rng() % ttls.size()];
-                rr.flush = rng() % 2;
-                if (kind == 0) {
-                    rr.type = codec::rrtype::A;
-                    rr.rdata = a(static_cast<uint8_t>(rng() % 4));
-                } else if (kind == 1) {
-                    rr.type = codec::rrtype::PTR;
-                    rr.flush = false;
-                    rr.rdata = codec::rdata::name(name(rng() % 2 ? "A._ipp._tcp.local." : "a._IPP._tcp.local."));
-                    if (rng() % 2) rr.rdata = codec::rdata::name(name("B._ipp._tcp.local."));
-                } else {
-                    rr.type = codec::rrtype::TXT;
-                    rr.rdata = {3, 'a', '=', static_cast<uint8_t>('0' + rng() % 3)};
+            // Now and then a burst or a message longer than the shard's
+            // pipeline batch (64 records).
+            int n_msgs = burst ? 1 + static_cast<int>(rng2() % 4) : 1;
+            if (burst && rng2() % 32 == 0) n_msgs = 20 + static_cast<int>(rng2() % 20);
+            std::vector<std::vector<uint8_t>> wires;
+            std::vector<codec::Message> msgs;
+            std::vector<Origin> origins;
+            for (int k = 0; k < n_msgs; ++k) {
+                const auto link = static_cast<uint16_t>(rng() % 3);
+                std::vector<Rr> rrs;
+                int n = 1 + static_cast<int>(rng() % 4);
+                if (burst && rng2() % 64 == 0) n = 60 + static_cast<int>(rng2() % 40);
+                for (int i = 0; i < n; ++i) {
+                    const auto& owner = owners[rng() % owners.size()];
+                    const int kind = static_cast<int>(rng() % 3);
+                    Rr rr;
+                    rr.owner = owner;
+                    rr.ttl = ttls[rng() % ttls.size()];
+                    rr.flush = rng() % 2;
+                    if (kind == 0) {
+                        rr.type = codec::rrtype::A;
+                        rr.rdata = a(static_cast<uint8_t>(rng() % 4));
+                    } else if (kind == 1) {
+                        rr.type = codec::rrtype::PTR;
+                        rr.flush = false;
+                        rr.rdata = codec::rdata::name(
+                            name(rng() % 2 ? "A._ipp._tcp.local." : "a._IPP._tcp.local."));
+                        if (rng() % 2) rr.rdata = codec::rdata::name(name("B._ipp._tcp.local."));
+                    } else {
+                        rr.type = codec::rrtype::TXT;
+                        rr.rdata = {3, 'a', '=', static_cast<uint8_t>('0' + rng() % 3)};
+                    }
+                    rrs.push_back(rr);
                 }
-                rrs.push_back(rr);
+                const auto host = static_cast<uint8_t>(burst ? rng2() % 3 : 0);
+                wires.push_back(response_wire(rrs, !burst || rng2() % 2 == 0));
+                Origin o;
+                o.link = link;
+                if (burst) o.host = host_addr(host);
+                origins.push_back(o);
+                model.ingest(link, rrs, now, expect, host);
             }
-            auto wire = response(rrs);
-            auto m = codec::Message::parse(wire);
-            ASSERT_TRUE(m.ok());
-            Origin o;
-            o.link = link;
-            shard.ingest(*m, o, now);
-            model.ingest(link, rrs, now, expect);
+            for (const auto& w : wires) {
+                auto m = codec::Message::parse(w);
+                ASSERT_TRUE(m.ok());
+                msgs.push_back(*m);
+            }
+            if (burst) {
+                shard.ingest_burst(msgs, origins, now);
+            } else {
+                shard.ingest(msgs[0], origins[0], now);
+            }
         } else {
             shard.advance(now);
             model.advance(now, expect);
@@ -225,15 +276,17 @@ void run_sequence(uint32_t seed, int steps) {
         }
         now += rng() % 4 == 0 ? 1000 + rng() % 30'000 : rng() % 1500;
     }
-    // Same final set.
-    std::map<Key, uint32_t> in_shard;
+    // Same final set, with the same TTLs and announcing addresses.
+    std::map<Key, std::pair<uint32_t, HostAddr>> in_shard;
     shard.for_each([&](const Shard::RecordInfo& r) {
         Rr rr{r.owner->to_string(), r.type, r.ttl,
               std::vector<uint8_t>(r.rdata.begin(), r.rdata.end())};
-        in_shard[Key{r.link, lower(rr.owner), r.type, Model::canon(rr)}] = r.ttl;
+        in_shard[Key{r.link, lower(rr.owner), r.type, Model::canon(rr)}] = {r.ttl, *r.host};
     });
-    std::map<Key, uint32_t> in_model;
-    for (const auto& [k, r] : model.records()) in_model[k] = r.ttl;
+    std::map<Key, std::pair<uint32_t, HostAddr>> in_model;
+    for (const auto& [k, r] : model.records()) {
+        in_model[k] = {r.ttl, burst ? host_addr(r.host) : HostAddr{}};
+    }
     EXPECT_EQ(in_shard, in_model) << "seed " << seed;
     EXPECT_EQ(shard.size(), model.records().size());
 }
@@ -243,6 +296,13 @@ void run_sequence(uint32_t seed, int steps) {
 TEST(ShardModel, RandomSequencesMatchTheReferenceModel) {
     for (uint32_t seed = 1; seed <= 40; ++seed) {
         run_sequence(seed, 3000);
+        if (HasFatalFailure()) return;
+    }
+}
+
+TEST(ShardModel, RandomBurstsMatchTheReferenceModel) {
+    for (uint32_t seed = 1; seed <= 40; ++seed) {
+        run_sequence(seed, 3000, true);
         if (HasFatalFailure()) return;
     }
 }

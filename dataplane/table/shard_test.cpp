@@ -368,3 +368,153 @@ TEST(Shard, FullRingDropsAreCounted) {
     EXPECT_EQ(ring.dropped(), shard.counters().events_dropped);
     EXPECT_EQ(shard.size(), 200u);  // the table itself lost nothing
 }
+
+TEST(Shard, OneOwnerAtTwoPlacesInAMessageIsOneName) {
+    // Real responders compress against whichever earlier copy of a name they
+    // like, so one owner can sit at two offsets of one message. Here: a
+    // goodbye for an unknown x.local. (full name at offset 12), an A record
+    // of X.LOCAL. written out again, and the same A record by a pointer to
+    // offset 12: one add, then a refresh of the same record.
+    std::vector<uint8_t> w = {0, 0, 0x84, 0, 0, 0, 0, 3, 0, 0, 0, 0};
+    auto rr = [&](std::initializer_list<uint8_t> owner, uint32_t ttl) {
+        w.insert(w.end(), owner);
+        const uint8_t rest[] = {0, 1, 0, 1, static_cast<uint8_t>(ttl >> 24),
+                                static_cast<uint8_t>(ttl >> 16), static_cast<uint8_t>(ttl >> 8),
+                                static_cast<uint8_t>(ttl), 0, 4, 192, 0, 2, 7};
+        w.insert(w.end(), std::begin(rest), std::end(rest));
+    };
+    rr({1, 'x', 5, 'l', 'o', 'c', 'a', 'l', 0}, 0);
+    rr({1, 'X', 5, 'L', 'O', 'C', 'A', 'L', 0}, 120);
+    rr({0xC0, 12}, 120);
+    Fixture f;
+    EXPECT_EQ(f.feed(w, T0), 2u);
+    EXPECT_EQ(f.shard.size(), 1u);
+    EXPECT_EQ(f.shard.counters().adds, 1u);
+    EXPECT_EQ(f.shard.counters().refreshes, 1u);
+    auto ev = f.events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].owner, "X.LOCAL.");
+}
+
+TEST(Shard, BurstIsTheSameAsOneMessageAtATime) {
+    // The same announcements, goodbyes and host moves through ingest() one
+    // message at a time and through ingest_burst() in bursts of every size:
+    // the same records, counters and events.
+    std::vector<std::vector<uint8_t>> wires;
+    std::vector<Origin> origins;
+    for (int i = 0; i < 300; ++i) {
+        const int dev = (i * 7) % 50;
+        const std::string inst = "Dev " + std::to_string(dev) + "._ipp._tcp.local.";
+        const std::string host = "dev" + std::to_string(dev) + ".local.";
+        const uint32_t ttl = i % 17 == 0 ? 0 : 120;
+        const std::vector<uint8_t> txt = {5, 'n', '=', static_cast<uint8_t>('0' + i % 3), 'x', 'y'};
+        wires.push_back(response({{inst, SRV, ttl,
+                                   codec::rdata::srv(0, 0, 631, name(host)), true},
+                                  {inst, TXT, 4500, txt, true},
+                                  {host, A, ttl, a(static_cast<uint8_t>(dev + i % 2)), true},
+                                  {"_ipp._tcp.local.", PTR, 4500,
+                                   codec::rdata::name(name(inst))}}));
+        Origin o;
+        const uint8_t ip[4] = {192, 0, 2, static_cast<uint8_t>(dev + (i % 5 == 0))};
+        o.host = HostAddr::from_v4(ip);
+        o.link = static_cast<uint16_t>(dev % 3);
+        origins.push_back(o);
+    }
+    std::vector<Message> msgs;
+    for (const auto& w : wires) msgs.push_back(*Message::parse(w));
+    ShardConfig cfg;
+    cfg.link_count = 3;
+    cfg.max_records = 150;  // some refusals too
+    // Bursts of `burst` messages share one clock reading; `single` feeds the
+    // same messages at the same times one ingest() each.
+    auto run = [&](size_t burst, bool single) {
+        EventRing ring(1 << 20);
+        Shard s(cfg, &ring);
+        uint32_t taken = 0;
+        for (size_t i = 0; i < msgs.size(); i += burst) {
+            const size_t n = std::min(burst, msgs.size() - i);
+            const uint64_t now = T0 + i * 700;
+            if (single) {
+                for (size_t k = i; k < i + n; ++k) taken += s.ingest(msgs[k], origins[k], now);
+            } else {
+                taken += s.ingest_burst(std::span(msgs).subspan(i, n),
+                                        std::span(origins).subspan(i, n), now);
+            }
+            s.advance(now);
+        }
+        s.flush_events();
+        std::vector<std::string> out;
+        for (const auto& e : drain(ring)) {
+            out.push_back(std::to_string(static_cast<int>(e.kind)) + " " + e.owner + " " +
+                          std::to_string(e.type) + " " + std::to_string(e.ttl));
+        }
+        std::sort(out.begin(), out.end());
+        s.for_each([&](const Shard::RecordInfo& r) {
+            out.push_back(r.owner->to_string() + " " + std::to_string(r.type) + " " +
+                          std::to_string(r.host->ip[15]) + " " + std::to_string(r.last_seen_ms));
+        });
+        const auto& c = s.counters();
+        out.push_back(std::to_string(taken) + " " + std::to_string(c.adds) + " " +
+                      std::to_string(c.refreshes) + " " + std::to_string(c.flushes) + " " +
+                      std::to_string(c.goodbyes) + " " + std::to_string(c.removes) + " " +
+                      std::to_string(c.refused[static_cast<int>(Refusal::global_limit)]));
+        return out;
+    };
+    for (size_t burst : {2u, 3u, 16u, 32u, 64u}) {
+        const auto one = run(burst, true);
+        EXPECT_GT(one.size(), 100u);
+        EXPECT_EQ(run(burst, false), one) << "burst " << burst;
+    }
+}
+
+TEST(Shard, SoaNumbersCompareExactlyAndItsNamesWithoutCase) {
+    // The canonical SOA lowercases its two names, not its 20 bytes of numbers:
+    // a serial with a byte in 'A'..'Z' is still the same record when
+    // announced again, and the names' case does not make a new one.
+    Fixture f;
+    const auto soa = [](const char* mname) {
+        return codec::rdata::soa(name(mname), name("hostmaster.example."), 0x41424344u, 3600, 600,
+                                 86400, 60);
+    };
+    f.feed(response({{"example.local.", codec::rrtype::SOA, 120, soa("ns.example.")}}), T0);
+    f.feed(response({{"example.local.", codec::rrtype::SOA, 120, soa("ns.example.")}}), T0 + 1000);
+    f.feed(response({{"example.local.", codec::rrtype::SOA, 120, soa("NS.Example.")}}), T0 + 2000);
+    EXPECT_EQ(f.shard.size(), 1u);
+    EXPECT_EQ(f.shard.counters().refreshes, 2u);
+}
+
+TEST(Shard, ChurnWithEverNewRdataSizesDoesNotGrow) {
+    // Records that come and go (goodbye, removal a second later) with a new
+    // TXT length each round: the memory for one round is all it ever needs.
+    Fixture f;
+    uint64_t now = T0;
+    size_t first = 0, most = 0;
+    for (int round = 0; round < 200; ++round) {
+        std::vector<Rr> hello, bye;
+        for (int i = 0; i < 200; ++i) {
+            std::vector<uint8_t> txt(1 + static_cast<size_t>(round), 'x');
+            txt[0] = static_cast<uint8_t>(round);
+            const std::string owner = "churn" + std::to_string(i) + ".local.";
+            hello.push_back({owner, TXT, 120, txt});
+            bye.push_back({owner, TXT, 0, txt});
+        }
+        for (size_t i = 0; i < hello.size(); i += 20) {
+            f.feed(response({hello.begin() + static_cast<long>(i),
+                             hello.begin() + static_cast<long>(i + 20)}),
+                   now);
+        }
+        now += 100;
+        for (size_t i = 0; i < bye.size(); i += 20) {
+            f.feed(response({bye.begin() + static_cast<long>(i),
+                             bye.begin() + static_cast<long>(i + 20)}),
+                   now);
+        }
+        now += 1200;
+        f.at(now);
+        ASSERT_EQ(f.shard.size(), 0u);
+        if (round == 10) first = f.shard.overhead_bytes();
+        most = std::max(most, f.shard.overhead_bytes());
+    }
+    EXPECT_EQ(f.shard.counters().removes, 200u * 200u);
+    EXPECT_LT(most, first + 4 * Arena::kChunkBytes);
+}
