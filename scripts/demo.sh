@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is needed, builds, and runs the
-# main job on its embedded default. Until the daemon's campus demo lands, the
-# main job is the decoder: every real packet of the shared corpus, printed the
-# way dig prints messages, then the replay of a real capture through the
-# dataplane (when built) showing the services it learned.
+# campus demo (scripts/campus.py): a simulated campus in network namespaces
+# (three subnets, IPv4 and IPv6, real avahi-daemon and python-zeroconf
+# responders), the proxy on one DPDK port per subnet publishing into a real
+# BIND, and a client namespace browsing them with unicast DNS-SD (dig, and
+# avahi-browse through a wide-area avahi-daemon). It prints what the proxy
+# discovered per subnet and the client's browse, then keeps running with the
+# metrics URL printed until Ctrl-C.
+#
+#   scripts/demo.sh [--for SECONDS] [--primary bind|knot|embedded] [--metrics-port PORT]
+#
+# Root (apt, network namespaces). UPDPROXY_BUILD names the build directory
+# (default: build). Everything it starts is stopped and every namespace it
+# made is removed when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/demo.sh: run as root (it installs packages and creates network namespaces)" >&2
+  exit 1
+fi
 bash scripts/install-deps.sh
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-corpus=${UPDPROXY_CORPUS:-../shared/corpus}
-echo "== updproxy decode: a real Shelly relay announcing its services"
-build/control/updproxy decode "$corpus/mdns/python-zeroconf/shelly-pro4pm_services_announce_1.bin"
-echo "== updproxy decode --json over the whole corpus (first 5 lines)"
-build/control/updproxy decode --json "$corpus/mdns" | head -n 5 || true
-echo "== summary"
-total=$(build/control/updproxy decode --json "$corpus/mdns" "$corpus/dns" "$corpus/pcap" | wc -l || true)
-errors=$(build/control/updproxy decode --json "$corpus/mdns" "$corpus/dns" "$corpus/pcap" | grep -c '"error"' || true)
-echo "$total messages decoded, $errors rejected with a reason (the malformed/ ones)"
+build=${UPDPROXY_BUILD:-build}
+[ -d "$build" ] || meson setup "$build" >/dev/null
+echo "demo: building in $build/ (ninja)"
+ninja -C "$build" >/dev/null
+exec /usr/bin/python3 scripts/campus.py --binary "$build/control/updproxy" "$@"

@@ -20,6 +20,8 @@ packages=(
   python3 python3-dnspython python3-scapy python3-zeroconf
   # live system tests: network namespaces, a real mDNS responder, capture
   iproute2 avahi-daemon avahi-utils tcpdump
+  # the campus client's own system bus for avahi-browse (tests/campus/)
+  dbus-daemon
   # lint
   clang-format clang-tidy
 )
