@@ -14,7 +14,9 @@
 #include "control/discovery.hpp"
 #include "control/publisher.hpp"
 #include "control/record_store.hpp"
+#include "control/resolver.hpp"
 #include "control/service_model.hpp"
+#include "control/subdomain_discovery.hpp"
 #include "control/update/update_engine.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/links.hpp"
@@ -26,6 +28,9 @@ namespace updproxy::control {
 // publish.domain (draft §3.1 methods 2 and 3).
 std::vector<LinkPublication> link_publications(const config::Config& cfg,
                                                const std::vector<dataplane::LinkSpec>& links);
+
+// The discovery section as the Discovery component's options.
+DiscoveryOptions discovery_options(const config::Config& cfg);
 
 class ControlPlane {
 public:
@@ -40,6 +45,12 @@ public:
     // dataplane's TX rings (draft §4.2). Without it (replay), refresh_due
     // records are handed to on_event's caller instead.
     void enable_discovery(dataplane::Dataplane& dp, const DiscoveryOptions& opts);
+    // The same with the options of the configuration create() was given.
+    void enable_discovery(dataplane::Dataplane& dp) { enable_discovery(dp, discovery_opts_); }
+    // Subdomain and update-server discovery through DNS (draft §3.1, §5.1),
+    // when the configuration names resolvers; null otherwise.
+    const SubdomainDiscovery* subdomains() const { return subdomains_.get(); }
+    const Resolver* resolver() const { return resolver_.get(); }
     const Discovery* discovery() const { return discovery_.get(); }
     // One event from a shard. Records whose refresh is due are appended to
     // `refresh` (the caller sends the queries).
@@ -83,6 +94,16 @@ private:
     };
     std::unique_ptr<RingSender> sender_;
     std::unique_ptr<Discovery> discovery_;
+
+    // DNS discovery of subdomains and update servers.
+    void on_subdomain(uint16_t link, const LinkResult& r);
+    void check_refusals(uint64_t now_ms);
+    DiscoveryOptions discovery_opts_;
+    bool register_reverse_ = false;
+    std::unique_ptr<Resolver> resolver_;
+    std::unique_ptr<SubdomainDiscovery> subdomains_;
+    std::vector<std::optional<codec::Name>> link_zone_;  // the zone each link publishes into
+    std::vector<uint64_t> link_refused_;                 // its failed_changes seen so far
 };
 
 }  // namespace updproxy::control

@@ -1011,7 +1011,7 @@ private:
         r->resynced.assign(dp_.worker_count(), false);
         retiring_ = std::move(r);
         cp_ = std::move(fresh);
-        cp_->enable_discovery(dp_, DiscoveryOptions{});
+        cp_->enable_discovery(dp_);
         cp_->start();
         for (size_t w = 0; w < dp_.worker_count(); ++w) dp_.shard(w).request_resync();
         ++resyncs_requested_;
@@ -1352,7 +1352,7 @@ int run_daemon(const RunOptions& opts, const char* argv0, std::ostream& out, std
     }
     // Live: refresh and enumeration queries (draft §4.2) go out through
     // the workers' tx rings.
-    cp->enable_discovery(*dp, DiscoveryOptions{});
+    cp->enable_discovery(*dp);
     {
         const std::string sock = opts.control_socket.empty()
                                      ? "/run/updproxy/" + cfg.dpdk.file_prefix + ".sock"

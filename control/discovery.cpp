@@ -288,7 +288,17 @@ void Discovery::tick(const RecordStore& store, uint64_t now_ms) {
             s.step_at = now_ms;
         }
         while (s.step >= 0 && now_ms >= s.step_at) {
+            const uint64_t before = stats_.enumeration_queries;
             run_step(store, l, now_ms);
+            if (s.repeat > 0) stats_.retransmissions += stats_.enumeration_queries - before;
+            if (s.repeat < o_.enumerate_repeats) {
+                // §5.2: at least 1 s, then doubling.
+                s.step_at = now_ms + (static_cast<uint64_t>(std::max(o_.enumerate_retransmit_ms, 1000u))
+                                      << s.repeat);
+                ++s.repeat;
+                continue;
+            }
+            s.repeat = 0;
             if (++s.step > 2) {
                 s.step = -1;
                 s.next_cycle = o_.enumerate_interval_s == 0

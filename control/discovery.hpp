@@ -11,6 +11,8 @@
 // jitter per link): `_services._dns-sd._udp.local.` PTR with the QU bit; a
 // moment later a PTR query per service type the link holds; then SRV/TXT for
 // instances missing either, and A/AAAA for SRV targets without an address.
+// Each step's query is repeated (1 s, then 2 s later: RFC 6762 §5.2) with
+// the known answers gathered in between, recovering answers lost on the way.
 // Every query carries the answers the proxy already holds with more than half
 // their TTL left (known-answer suppression, §7.1), spilling into follow-up
 // packets with the TC bit when they do not fit in one (§7.2).
@@ -48,6 +50,12 @@ struct DiscoveryOptions {
     uint32_t refresh_horizon_ms = 15000;
     uint32_t enumerate_interval_s = 300;  // 0 = only at start
     uint32_t enumerate_step_ms = 2000;    // wait for answers before the next step
+    // RFC 6762 §5.2: each step's query is repeated this many times, the
+    // first repeat enumerate_retransmit_ms later, the interval doubling, each
+    // with the known answers gathered meanwhile, so one lost answer (a
+    // dual-stack responder answering one family only) is asked for again.
+    uint32_t enumerate_repeats = 2;
+    uint32_t enumerate_retransmit_ms = 1000;  // at least 1 s (§5.2)
     uint32_t refresh_gather_ms = 250;     // due records of one host wait this long to share a query
     double link_qps = 20;                 // queries per second per link
     double global_qps = 200;              // queries per second, all links
@@ -60,6 +68,7 @@ struct DiscoveryStats {
     uint64_t refresh_queries = 0;     // unicast queries to hosts
     uint64_t refresh_questions = 0;   // records asked for in them
     uint64_t enumeration_queries = 0; // multicast queries (all steps)
+    uint64_t retransmissions = 0;     // of them, repeats (RFC 6762 §5.2)
     uint64_t known_answers = 0;       // records listed as known answers
     uint64_t continuation_packets = 0;  // extra packets for known answers (TC)
     uint64_t send_failures = 0;
@@ -105,6 +114,7 @@ private:
         bool can_send = false;  // has an address to send from
         uint64_t next_cycle = 0;
         int step = -1;          // -1 idle; 0..2 steps of a cycle
+        uint32_t repeat = 0;    // repeats of the current step sent
         uint64_t step_at = 0;
         double tokens = 0;
         uint64_t last_refill = 0;

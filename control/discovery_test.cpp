@@ -167,6 +167,7 @@ TEST(Discovery, QueriesArePacedPerLink) {
 TEST(Discovery, EnumerationStepsWithKnownAnswers) {
     DiscoveryOptions o;
     o.enumerate_interval_s = 0;
+    o.enumerate_repeats = 0;
     Fixture f(o);
     f.feed({{"_services._dns-sd._udp.local.", rt::PTR, 4500, codec::rdata::name(name("_ipp._tcp.local."))},
             {"_ipp._tcp.local.", rt::PTR, 4500, codec::rdata::name(name("A._ipp._tcp.local."))},
@@ -198,6 +199,7 @@ TEST(Discovery, EnumerationStepsWithKnownAnswers) {
 TEST(Discovery, KnownAnswersSpillIntoContinuationPacketsWithTc) {
     DiscoveryOptions o;
     o.enumerate_interval_s = 0;
+    o.enumerate_repeats = 0;
     o.burst = 100;
     Fixture f(o);
     std::vector<Rr> rrs{{"_services._dns-sd._udp.local.", rt::PTR, 4500,
@@ -241,4 +243,47 @@ TEST(Discovery, AnswersWithLessThanHalfTheirTtlAreNotListed) {
     f.run_until(f.now + 1500);
     ASSERT_FALSE(f.sender.sent.empty());
     EXPECT_EQ(parse(f.sender.sent[0].payload).count(codec::Section::answer), 0);
+}
+
+TEST(Discovery, EnumerationQueriesAreRetransmittedWithDoublingIntervals) {
+    DiscoveryOptions o;
+    o.enumerate_interval_s = 0;
+    Fixture f(o);
+    const uint64_t t0 = f.now;
+    f.d->tick(f.store, f.now);
+    // Only the service type query goes out (nothing known yet): 3 times.
+    f.run_until(t0 + 4'500);
+    ASSERT_EQ(f.sender.sent.size(), 3u);
+    for (const auto& s : f.sender.sent) {
+        auto m = parse(s.payload);
+        EXPECT_EQ(m.questions().begin()->name.to_string(), "_services._dns-sd._udp.local.");
+    }
+    const uint64_t gap1 = f.sender.sent[1].at - f.sender.sent[0].at;
+    const uint64_t gap2 = f.sender.sent[2].at - f.sender.sent[1].at;
+    EXPECT_GE(gap1, 1000u);
+    EXPECT_LT(gap1, 1100u);
+    EXPECT_GE(gap2, 2000u);
+    EXPECT_LT(gap2, 2100u);
+    EXPECT_EQ(f.d->stats().retransmissions, 2u);
+    // An answer that arrives between the repeats (the other family's, say)
+    // is listed as a known answer in the next one, and its type asked for.
+    Fixture g(o);
+    const uint64_t u0 = g.now;
+    g.d->tick(g.store, g.now);
+    for (int i = 0; i < 100 && g.sender.sent.empty(); ++i) g.run_until(g.now + 50);
+    ASSERT_EQ(g.sender.sent.size(), 1u);
+    const uint64_t first = g.sender.sent[0].at;
+    g.run_until(first + 500);
+    g.feed({{"_services._dns-sd._udp.local.", rt::PTR, 4500, codec::rdata::name(name("_ipp._tcp.local."))}});
+    g.run_until(first + 1'100);
+    ASSERT_EQ(g.sender.sent.size(), 2u);
+    auto m = parse(g.sender.sent[1].payload);
+    EXPECT_EQ(m.count(codec::Section::answer), 1) << "the PTR learnt meanwhile is a known answer";
+    g.run_until(u0 + 8'000);
+    bool asked_type = false;
+    for (const auto& s : g.sender.sent) {
+        auto q = parse(s.payload);
+        asked_type |= q.questions().begin()->name.to_string() == "_ipp._tcp.local.";
+    }
+    EXPECT_TRUE(asked_type);
 }

@@ -5,6 +5,13 @@ namespace updproxy::control {
 Publisher::Publisher(UpdateEngine* engine, std::vector<codec::Name> zones)
     : engine_(engine), zones_(std::move(zones)) {}
 
+void Publisher::add_zone(const codec::Name& zone) {
+    for (const auto& z : zones_) {
+        if (z == zone) return;
+    }
+    zones_.push_back(zone);
+}
+
 const codec::Name* Publisher::zone_for(const codec::Name& owner) const {
     const codec::Name* best = nullptr;
     for (const auto& z : zones_) {

@@ -17,6 +17,9 @@ public:
     // `engine` may be null (no `update` section).
     Publisher(UpdateEngine* engine, std::vector<codec::Name> zones);
 
+    // A zone found at run time (draft §5.1); no-op when known.
+    void add_zone(const codec::Name& zone);
+
     void publish(uint16_t link, const PubRecord& r) override;
     void unpublish(uint16_t link, const PubRecord& r) override;
 

@@ -98,31 +98,70 @@ void ServiceModel::unref(uint16_t link, const PubKey& k) {
 }
 
 void ServiceModel::start() {
-    for (uint16_t l = 0; l < links_.size(); ++l) {
-        LinkState& s = links_[l];
-        if (!s.cfg.publish) continue;
-        const codec::Name& sub = s.cfg.subdomain;
-        std::vector<PubRecord> recs;
-        auto browse = [&](const codec::Name& domain, const char* label) {
-            codec::Name owner = domain;
-            // label._dns-sd._udp.<domain>
-            if (!owner.prepend_label(std::string_view("_udp")).ok() ||
-                !owner.prepend_label(std::string_view("_dns-sd")).ok() ||
-                !owner.prepend_label(std::string_view(label)).ok()) {
-                return;
-            }
-            recs.push_back({owner, codec::rrtype::PTR, browse_ttl_, codec::rdata::name(sub)});
-        };
-        browse(sub, "b");
-        if (s.cfg.parent) {
-            browse(*s.cfg.parent, "b");
-            browse(*s.cfg.parent, "lb");
+    for (uint16_t l = 0; l < links_.size(); ++l) publish_browse(l);
+}
+
+void ServiceModel::publish_browse(uint16_t l) {
+    LinkState& s = links_[l];
+    if (!s.cfg.publish) return;
+    const codec::Name& sub = s.cfg.subdomain;
+    std::vector<PubRecord> recs;
+    auto browse = [&](const codec::Name& domain, const char* label) {
+        codec::Name owner = domain;
+        // label._dns-sd._udp.<domain>
+        if (!owner.prepend_label(std::string_view("_udp")).ok() ||
+            !owner.prepend_label(std::string_view("_dns-sd")).ok() ||
+            !owner.prepend_label(std::string_view(label)).ok()) {
+            return;
         }
-        for (const auto& r : recs) {
-            s.browse.push_back(key_of(r));
-            ref(l, r);
+        recs.push_back({owner, codec::rrtype::PTR, browse_ttl_, codec::rdata::name(sub)});
+    };
+    browse(sub, "b");
+    if (s.cfg.parent) {
+        browse(*s.cfg.parent, "b");
+        browse(*s.cfg.parent, "lb");
+    }
+    for (const auto& n : s.cfg.address_derived) {
+        recs.push_back({n, codec::rrtype::PTR, browse_ttl_, codec::rdata::name(sub)});
+    }
+    for (const auto& r : recs) {
+        s.browse.push_back(key_of(r));
+        ref(l, r);
+    }
+}
+
+ServiceModel::Moved ServiceModel::set_subdomain(uint16_t link, std::optional<codec::Name> sub,
+                                                std::vector<codec::Name> address_derived) {
+    Moved m;
+    if (link >= links_.size()) return m;
+    LinkState& s = links_[link];
+    const size_t before = s.pub.size();
+    // Withdraw: every instance's contribution, then the browse records.
+    for (auto& [name, inst] : s.instances) {
+        for (const PubKey& k : inst.contributed) unref(link, k);
+    }
+    s.instances.clear();
+    for (const PubKey& k : s.browse) unref(link, k);
+    s.browse.clear();
+    m.removed = before - s.pub.size();
+    s.cfg.publish = sub.has_value();
+    if (sub) s.cfg.subdomain = *sub;
+    s.cfg.address_derived = std::move(address_derived);
+    if (!s.cfg.publish) return m;
+    publish_browse(link);
+    // Every instance the link holds (an owner with an SRV record).
+    std::vector<std::string> instances;
+    for (const auto& [owner, keys] : s.by_owner) {
+        for (const RecordKey& k : keys) {
+            if (k.type == codec::rrtype::SRV) {
+                instances.push_back(owner);
+                break;
+            }
         }
     }
+    for (const auto& inst : instances) recompute(link, inst);
+    m.added = s.pub.size();
+    return m;
 }
 
 size_t ServiceModel::instance_count(uint16_t link) const {
@@ -138,7 +177,6 @@ void ServiceModel::apply(const Applied& a) {
     const Record& rec = *a.record;
     if (rec.link >= links_.size() || !under_local(key.owner)) return;
     LinkState& s = links_[rec.link];
-    if (!s.cfg.publish) return;
 
     std::set<std::string> affected;
     const bool gone = a.change == Change::removed;
@@ -203,6 +241,8 @@ void ServiceModel::apply(const Applied& a) {
         default:
             break;
     }
+    // An unpublished link keeps its indexes (set_subdomain publishes them later).
+    if (!s.cfg.publish) return;
     for (const auto& inst : affected) recompute(rec.link, inst);
 }
 

@@ -45,6 +45,10 @@ struct LinkPublication {
     codec::Name subdomain;        // where its services go
     std::optional<codec::Name> parent;  // gets b/lb browse PTRs listing `subdomain`
     bool v6 = false;
+    // Address-derived names (RFC 6763 §11, `b._dns-sd._udp.<reverse-subnet>`
+    // ...) that get PTR `subdomain` too: registered by the proxy when the
+    // subdomain did not come from DNS (draft §3.1).
+    std::vector<codec::Name> address_derived;
 };
 
 class PublishSink {
@@ -70,6 +74,17 @@ public:
     void start();
     // One change from the RecordStore.
     void apply(const Applied& a);
+    // Moves a link to another subdomain (draft §3.1: discovery found a new
+    // one), or withdraws it (`sub` empty): everything the link published is
+    // unpublished (removed from the old subdomain) and, with a subdomain,
+    // published again under the new one, browse and address-derived records
+    // included. The model keeps indexing an unpublished link's records, so
+    // its services appear as soon as it gets a subdomain.
+    struct Moved {
+        size_t removed = 0, added = 0;
+    };
+    Moved set_subdomain(uint16_t link, std::optional<codec::Name> sub,
+                        std::vector<codec::Name> address_derived = {});
 
     struct Published {
         PubRecord record;
@@ -99,6 +114,7 @@ private:
     };
 
     void recompute(uint16_t link, const std::string& instance_lc);
+    void publish_browse(uint16_t link);
     std::vector<PubRecord> closure(const LinkState& s, const std::string& instance_lc) const;
     void ref(uint16_t link, const PubRecord& r);
     void unref(uint16_t link, const PubKey& k);

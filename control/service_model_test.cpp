@@ -213,3 +213,45 @@ TEST(ServiceModel, AlgorithmicLabels) {
               "printer1.lab.example.edu.");
     EXPECT_FALSE(map_local(name("printer1.example."), name("lab.example.edu.")).has_value());
 }
+
+TEST(ServiceModel, SubdomainChangeMovesEverything) {
+    Fixture f;
+    f.printer();
+    ASSERT_EQ(f.sink.live.size(), 8u);
+    const int unpub = f.sink.unpublishes, pub = f.sink.publishes;
+    auto m = f.model.set_subdomain(0, name("new.example.edu."));
+    EXPECT_EQ(m.removed, 8u);
+    EXPECT_EQ(m.added, 8u);
+    EXPECT_EQ(f.sink.unpublishes - unpub, 8);
+    EXPECT_EQ(f.sink.publishes - pub, 8);
+    for (const auto& [k, ttl] : f.sink.live) {
+        EXPECT_EQ(k.find("lab.example.edu"), std::string::npos) << k;
+    }
+    EXPECT_TRUE(f.sink.has("Lab\\032Printer._ipp._tcp.new.example.edu. SRV 0 0 631 printer1.new.example.edu."));
+    EXPECT_TRUE(f.sink.has("printer1.new.example.edu. A 192.0.2.10"));
+    EXPECT_TRUE(f.sink.has("b._dns-sd._udp.new.example.edu. PTR new.example.edu."));
+    EXPECT_TRUE(f.sink.has("lb._dns-sd._udp.example.edu. PTR new.example.edu."));
+    EXPECT_EQ(f.model.link(0).subdomain, name("new.example.edu."));
+    // Later announcements land in the new subdomain.
+    f.feed({{"_ipp._tcp.local.", rt::PTR, 4500, ptr("Second._ipp._tcp.local.")},
+            {"Second._ipp._tcp.local.", rt::SRV, 120, srv("printer1.local.", 632), true}});
+    EXPECT_TRUE(f.sink.has("Second._ipp._tcp.new.example.edu. SRV 0 0 632 printer1.new.example.edu."));
+}
+
+TEST(ServiceModel, UnpublishedLinkKeepsItsRecordsForALaterSubdomain) {
+    Fixture f;
+    f.model.set_subdomain(0, std::nullopt);
+    EXPECT_TRUE(f.sink.live.empty());
+    f.printer();
+    EXPECT_TRUE(f.sink.live.empty()) << "no subdomain: nothing published";
+    auto m = f.model.set_subdomain(0, name("lab.example.edu."),
+                                   {name("b._dns-sd._udp.0.2.0.192.in-addr.arpa.")});
+    EXPECT_EQ(m.removed, 0u);
+    EXPECT_EQ(m.added, 9u);
+    EXPECT_TRUE(f.sink.has("b._dns-sd._udp.0.2.0.192.in-addr.arpa. PTR lab.example.edu."));
+    EXPECT_TRUE(f.sink.has("Lab\\032Printer._ipp._tcp.lab.example.edu. SRV 0 0 631 printer1.lab.example.edu."));
+    // The same subdomain again with no address-derived names: that one goes.
+    m = f.model.set_subdomain(0, name("lab.example.edu."));
+    EXPECT_FALSE(f.sink.has("b._dns-sd._udp.0.2.0.192.in-addr.arpa. PTR lab.example.edu."));
+    EXPECT_EQ(f.sink.live.size(), 8u);
+}

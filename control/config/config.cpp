@@ -532,7 +532,7 @@ PublishConfig parse_publish(const Node& n) {
     return p;
 }
 
-UpdateConfig parse_update(const Node& n, const std::string& config_path) {
+UpdateConfig parse_update(const Node& n, const std::string& config_path, bool zones_optional) {
     n.check_known_keys({"key_file", "key_name", "allow_unsigned", "lease", "key_lease",
                         "timeout_rrs", "timeout_type", "batch_ms", "udp_limit",
                         "reconcile_interval", "zones"});
@@ -580,6 +580,8 @@ UpdateConfig parse_update(const Node& n, const std::string& config_path) {
     u.batch_ms = n.integer_or<uint32_t>("batch_ms", u.batch_ms, 0, 10000);
     u.udp_limit = n.integer_or<uint32_t>("udp_limit", u.udp_limit, 512, 65535);
     u.reconcile_interval = n.integer_or<uint32_t>("reconcile_interval", u.reconcile_interval, 0, 86400);
+    // Zones are found in DNS when discovery has resolvers (draft §5.1).
+    if (zones_optional && !n.optional("zones")) return u;
     const Node zones = n.required("zones");
     for (const Node& item : zones.items()) {
         item.check_known_keys({"zone", "server", "port", "transport", "tls_name", "ca_file"});
@@ -604,8 +606,63 @@ UpdateConfig parse_update(const Node& n, const std::string& config_path) {
         if (auto ca = item.optional("ca_file")) z.ca_file = ca->nonempty_string();
         u.zones.push_back(std::move(z));
     }
-    if (u.zones.empty()) zones.fail("at least one zone is required");
+    if (u.zones.empty() && !zones_optional) zones.fail("at least one zone is required");
     return u;
+}
+
+DiscoveryConfig parse_discovery(const Node& n) {
+    n.check_known_keys({"enumerate_interval", "link_qps", "global_qps", "resolvers",
+                        "resolver_timeout_ms", "subdomain_interval", "subdomain_jitter",
+                        "subdomain_retry", "register_reverse"});
+    DiscoveryConfig d;
+    d.enumerate_interval = n.integer_or<uint32_t>("enumerate_interval", d.enumerate_interval, 0, 86400);
+    d.link_qps = n.integer_or<uint32_t>("link_qps", 20, 1, 100000);
+    d.global_qps = n.integer_or<uint32_t>("global_qps", 200, 1, 1000000);
+    if (d.global_qps < d.link_qps) {
+        n.required("global_qps").fail(std::to_string(static_cast<int>(d.global_qps)) + " is below link_qps (" + std::to_string(static_cast<int>(d.link_qps)) +
+                                      "): one link could never reach its own rate");
+    }
+    if (auto rs = n.optional("resolvers")) {
+        for (const Node& item : rs->items()) {
+            const std::string s = item.nonempty_string();
+            // "ADDR", "ADDR:PORT" (IPv4), "IPv6", "[IPv6]:PORT".
+            std::string host = s, port;
+            if (s[0] == '[') {
+                const auto close = s.find(']');
+                if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+                    item.fail(quote(s) + " is not a resolver address (ADDRESS, ADDRESS:PORT or [IPv6]:PORT)");
+                }
+                host = s.substr(1, close - 1);
+                port = s.substr(close + 2);
+            } else if (std::count(s.begin(), s.end(), ':') == 1) {
+                host = s.substr(0, s.find(':'));
+                port = s.substr(s.find(':') + 1);
+            }
+            const auto a = parse_addr(host);
+            if (!a) item.fail(quote(host) + " is not an IPv4 or IPv6 address (names are not resolved)");
+            if (s[0] == '[' && !a->v6) item.fail(quote(s) + ": brackets are for IPv6 only");
+            if (!port.empty()) {
+                unsigned long p = 0;
+                bool ok = port.size() <= 5;
+                for (char c : port) {
+                    if (c < '0' || c > '9') ok = false;
+                    else p = p * 10 + static_cast<unsigned long>(c - '0');
+                }
+                if (!ok || p == 0 || p > 65535) item.fail(quote(port) + " is not a port (1..65535)");
+            }
+            d.resolvers.push_back(s);
+        }
+        if (d.resolvers.empty()) rs->fail("empty: name at least one resolver, or leave the key out");
+    }
+    d.resolver_timeout_ms = n.integer_or<uint32_t>("resolver_timeout_ms", d.resolver_timeout_ms, 10, 60000);
+    d.subdomain_interval = n.integer_or<uint32_t>("subdomain_interval", d.subdomain_interval, 1, 86400);
+    d.subdomain_jitter = n.integer_or<uint32_t>("subdomain_jitter", d.subdomain_jitter, 0, 50);
+    d.subdomain_retry = n.integer_or<uint32_t>("subdomain_retry", d.subdomain_retry, 1, 86400);
+    d.register_reverse = n.boolean_or("register_reverse", false);
+    if (d.register_reverse && d.resolvers.empty()) {
+        n.required("register_reverse").fail("needs discovery.resolvers (the reverse zone's server is found in DNS)");
+    }
+    return d;
 }
 
 // "ADDRESS:PORT" with an IPv4 literal, or "[ADDRESS]:PORT" with an IPv6 one.
@@ -666,7 +723,7 @@ Config parse_root(const Node& root) {
         root.fail("the configuration is empty (it needs at least \"ports\" and \"links\")");
     }
     root.check_known_keys({"dpdk", "ports", "links", "table", "publish", "update", "log",
-                           "metrics", "burst_size"});
+                           "metrics", "burst_size", "discovery"});
     Config c;
     // Sections are read in dependency order, whatever their order in the file:
     // ports refer to dpdk.vdevs, links to ports.
@@ -675,8 +732,16 @@ Config parse_root(const Node& root) {
     c.links = parse_links(root.required("links"), c.ports);
     if (auto t = root.optional("table")) c.table = parse_table(*t);
     if (auto p = root.optional("publish")) c.publish = parse_publish(*p);
+    if (auto d = root.optional("discovery")) c.discovery = parse_discovery(*d);
+    // With resolvers, subdomains and update servers may come from DNS alone.
+    const bool from_dns = !c.discovery.resolvers.empty();
+    if (from_dns && !root.optional("update")) {
+        root.required("discovery").required("resolvers").fail(
+            "DNS discovery publishes by UPDATE: add an update section (key_file, optional zones)");
+    }
     if (auto u = root.optional("update")) {
-        c.update = parse_update(*u, root.source_path());
+        c.update = parse_update(*u, root.source_path(), from_dns);
+
         // Every link's records must land in a zone we can update.
         const auto zone_of = [&](const codec::Name& n) {
             for (const auto& z : c.update.zones) {
@@ -686,7 +751,7 @@ Config parse_root(const Node& root) {
         };
         const Node links = root.required("links");
         const auto items = links.items();
-        for (size_t i = 0; i < c.links.size(); ++i) {
+        for (size_t i = 0; i < c.links.size() && !from_dns; ++i) {
             const auto& l = c.links[i];
             if (!l.subdomain && !c.publish.domain) {
                 items[i].fail("no subdomain, and no publish.domain to derive one under (draft §3.1)");
@@ -696,7 +761,7 @@ Config parse_root(const Node& root) {
                     *l.subdomain + " is in none of update.zones; add the zone that holds it");
             }
         }
-        if (c.publish.domain && !zone_of(*codec::Name::parse(*c.publish.domain))) {
+        if (!from_dns && c.publish.domain && !zone_of(*codec::Name::parse(*c.publish.domain))) {
             root.required("publish").required("domain").fail(
                 *c.publish.domain + " (its b/lb browse records) is in none of update.zones");
         }

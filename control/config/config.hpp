@@ -120,6 +120,26 @@ struct PublishConfig {
     bool operator==(const PublishConfig&) const = default;
 };
 
+// Active discovery (control/discovery.*, control/subdomain_discovery.*):
+// enumeration and refresh pacing, and finding each link's subdomain and
+// update server in unicast DNS (draft §3.1, §5.1).
+struct DiscoveryConfig {
+    uint32_t enumerate_interval = 300;  // seconds between enumeration cycles; 0 = only at start
+    double link_qps = 20;               // mDNS queries per second per link
+    double global_qps = 200;            // mDNS queries per second, all links
+    // Unicast resolvers for the §3.1/§5.1 lookups: "ADDR", "ADDR:PORT",
+    // "[IPv6]:PORT". Empty: no DNS discovery (configured subdomains and zones).
+    std::vector<std::string> resolvers;
+    uint32_t resolver_timeout_ms = 2000;
+    uint32_t subdomain_interval = 300;  // seconds between rediscoveries
+    uint32_t subdomain_jitter = 10;     // ± percent of subdomain_interval
+    uint32_t subdomain_retry = 60;      // seconds: after a refusal or nothing found
+    // Register b/db/lb._dns-sd._udp.<reverse-subnet> PTR <subdomain> when
+    // the subdomain came from configuration or the algorithmic label.
+    bool register_reverse = false;
+    bool operator==(const DiscoveryConfig&) const = default;
+};
+
 // One zone the proxy sends UPDATEs for, and where its primary listens.
 struct UpdateZoneConfig {
     std::string zone;    // normalised, trailing dot
@@ -184,6 +204,7 @@ struct Config {
     TableConfig table;
     PublishConfig publish;
     UpdateConfig update;
+    DiscoveryConfig discovery;
     LogConfig log;
     MetricsConfig metrics;
     uint32_t burst_size = 32;  // rx/tx burst per poll

@@ -52,6 +52,11 @@ public:
     bool receive(std::vector<std::vector<uint8_t>>& out, std::string* err);
     int fd() const { return fd_; }
     void close();
+    // Closes the socket; the next send goes to `ep`.
+    void retarget(const Endpoint& ep) {
+        close();
+        ep_ = ep;
+    }
 
 private:
     Endpoint ep_;

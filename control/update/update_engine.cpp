@@ -89,6 +89,7 @@ public:
     bool add(const codec::Name& zone, const PubRecord& r) override;
     bool remove(const codec::Name& zone, const PubRecord& r) override;
     void reconcile(const codec::Name& zone) override;
+    bool set_server(const ZoneServer& s, std::string* error) override;
     std::vector<PollFd> fds() const override;
     void on_ready(uint64_t now_ms) override;
     uint64_t next_wakeup_ms(uint64_t now_ms) const override;
@@ -214,6 +215,50 @@ bool Engine::remove(const codec::Name& zone, const PubRecord& r) {
     if (z == nullptr || !r.owner.is_subdomain_of(zone)) return false;
     z->state.clear_desired(r);
     open_window(*z, clock());
+    return true;
+}
+
+bool Engine::set_server(const ZoneServer& zs, std::string* error) {
+    std::optional<Endpoint> ep = make_endpoint(zs.address, zs.port);
+    if (!ep) {
+        if (error != nullptr) *error = "server address '" + zs.address + "' is not an IPv4 or IPv6 literal";
+        return false;
+    }
+    auto fresh = std::make_unique<Zone>(zs, *ep);
+    if (fresh->server.tls_name.empty()) fresh->server.tls_name = zs.address;
+    if (zs.transport == Transport::tls) {
+        fresh->tls = TlsContext::create(zs.ca_file, error);
+        if (!fresh->tls) return false;
+    }
+    const uint64_t now = clock();
+    Zone* old = find(zs.zone);
+    if (old == nullptr) {
+        if (cfg_.reconcile_interval_s > 0) {
+            fresh->reconcile_next = now + reconcile_ms(cfg_.reconcile_interval_s, uniform());
+        }
+        zones_.push_back(std::move(fresh));
+        return true;
+    }
+    const ZoneServer& o = old->server;
+    if (o.address == zs.address && o.port == zs.port && o.transport == zs.transport &&
+        o.ca_file == zs.ca_file && (zs.tls_name.empty() || o.tls_name == zs.tls_name)) {
+        return true;
+    }
+    // Same zone, new server: keep the desired state, forget what the old one
+    // confirmed, and start afresh (no backoff inherited).
+    if (old->flight) finish(*old, Outcome::ambiguous, now, "server replaced");
+    old->server = fresh->server;
+    old->ep = fresh->ep;
+    old->udp.retarget(*ep);
+    old->stream.reset();
+    old->tls = std::move(fresh->tls);
+    old->failures = 0;
+    old->backoff_until = 0;
+    old->lease_next = 0;
+    old->clock_offset_s = 0;
+    old->stats.reachable = false;
+    old->state.mark_unverified();
+    open_window(*old, now);
     return true;
 }
 

@@ -135,6 +135,12 @@ public:
     virtual bool remove(const codec::Name& zone, const PubRecord& r) = 0;
     // Forget what the server confirmed and re-send everything desired.
     virtual void reconcile(const codec::Name& zone) = 0;
+    // Run-time server discovery (draft §5.1): adds `s.zone` with this server,
+    // or replaces the server of a zone already known. A replaced server gets
+    // the whole desired state again (an answer in flight to the old one counts
+    // as ambiguous and is retried). Same server again: nothing changes.
+    // Errors: the address is not a literal, the TLS context failed.
+    virtual bool set_server(const ZoneServer& s, std::string* error) = 0;
 
     // Event loop: descriptors to poll (fd, events), call on_ready() after
     // poll, and wake up by next_wakeup_ms() (monotonic) at the latest.
