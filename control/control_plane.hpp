@@ -39,6 +39,9 @@ public:
                                                 const std::vector<dataplane::LinkSpec>& links,
                                                 std::ostream& log, std::string* error);
 
+    // The embedded DNS service's zones receive the model's publications too
+    // (before start(); the caller commits them).
+    void serve_zones(zone::ZoneStore* store) { publisher_->serve(store); }
     // Publishes the browse records.
     void start();
     // Live mode: refresh and enumeration queries go out through the

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,7 +38,9 @@
 #include "control/mdns_query.hpp"
 #include "control/record_format.hpp"
 #include "control/record_store.hpp"
+#include "control/zone/server.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
+#include "dataplane/packet_path.hpp"
 #include "stats/control_metrics.hpp"
 #include "stats/control_snapshot.hpp"
 #include "stats/dataplane_metrics.hpp"
@@ -204,6 +208,71 @@ private:
     bool closed_ = false;
 };
 
+// ---- the embedded DNS service --------------------------------------------------------------
+
+// The zones `dns:` serves: as listed, or every published link's subdomain
+// and the parent domain (its b/lb browse PTRs).
+std::vector<codec::Name> served_zones(const config::Config& cfg) {
+    std::vector<codec::Name> out;
+    auto add = [&](const codec::Name& n) {
+        for (const auto& o : out) {
+            if (o == n) return;
+        }
+        out.push_back(n);
+    };
+    if (!cfg.dns.enabled) return out;
+    if (!cfg.dns.zones.empty()) {
+        for (const auto& z : cfg.dns.zones) add(*codec::Name::parse(z));
+        return out;
+    }
+    for (const auto& p : link_publications(cfg, dataplane_options(cfg).links)) {
+        if (p.publish) add(p.subdomain);
+    }
+    if (cfg.publish.domain) add(*codec::Name::parse(*cfg.publish.domain));
+    return out;
+}
+
+zone::AuthConfig auth_config(const config::Config& cfg) {
+    const auto& d = cfg.dns;
+    zone::AuthConfig a;
+    a.keys = d.keys;
+    for (const auto& apex : served_zones(cfg)) {
+        zone::ZoneConfig z;
+        z.apex = apex;
+        auto under = [&](std::string_view label) {
+            codec::Name n = apex;
+            return n.prepend_label(label).ok() ? n : apex;
+        };
+        z.mname = d.mname.empty() ? under("ns") : *codec::Name::parse(d.mname);
+        z.rname = d.rname.empty() ? under("hostmaster") : *codec::Name::parse(d.rname);
+        for (const auto& n : d.ns) z.ns.push_back(*codec::Name::parse(n));
+        z.refresh = d.refresh;
+        z.retry = d.retry;
+        z.expire = d.expire;
+        z.minimum = d.minimum;
+        z.soa_ttl = d.soa_ttl;
+        z.ns_ttl = d.ns_ttl;
+        z.history = d.history;
+        for (const auto& t : d.notify) {
+            zone::NotifyTarget nt;
+            nt.address = t.address.to_string();
+            nt.port = t.port;
+            if (!t.key.empty()) nt.key = *codec::Name::parse(t.key);
+            z.notify.push_back(nt);
+        }
+        for (const auto& k : d.transfer_keys) z.transfer_keys.push_back(*codec::Name::parse(k));
+        z.allow_unsigned_transfer = d.allow_unsigned_transfer;
+        a.zones.push_back(std::move(z));
+    }
+    for (const auto& e : d.listen) {
+        a.listen.udp.push_back({e.address.to_string(), e.port});
+        a.listen.tcp.push_back({e.address.to_string(), e.port});
+    }
+    a.listen.udp_thread = d.udp_thread;
+    a.max_udp_payload = static_cast<uint16_t>(d.max_udp_payload);
+    return a;
+}
+
 // ---- configuration differences ------------------------------------------------------------
 
 // What a reload cannot change while the dataplane runs: the EAL, the ports,
@@ -240,6 +309,8 @@ std::string needs_restart(const config::Config& a, const config::Config& b) {
         }
     }
     if (!(a.table == b.table)) return "table section changed";
+    if (!(a.dns == b.dns)) return "dns section changed";
+    if (served_zones(a) != served_zones(b)) return "the zones the dns service serves changed";
     if (a.burst_size != b.burst_size) return "burst_size changed";
     return "";
 }
@@ -376,6 +447,40 @@ public:
         return true;
     }
 
+    // The embedded DNS service (`dns:`): zones, listeners. Before start():
+    // the model's first publications (browse records) must reach the zones.
+    // False (and *error) when a listener cannot be opened.
+    bool open_dns(std::string* error) {
+        if (!cfg_.dns.enabled) return true;
+        zone::AuthConfig a = auth_config(cfg_);
+        const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+        // Called from the UDP thread too: one write(2) per line.
+        a.log = [journal](const std::string& line) {
+            const std::string l = (journal ? "<6>" : "") + std::string("updproxy: dns: ") + line + "\n";
+            if (::write(2, l.data(), l.size()) < 0) {
+                // nowhere else to say it
+            }
+        };
+        std::string zones;
+        for (const auto& z : a.zones) zones += (zones.empty() ? "" : " ") + z.apex.to_string();
+        std::string err;
+        auth_ = zone::AuthServer::create(std::move(a), &err);
+        if (!auth_) {
+            *error = "dns: " + err;
+            return false;
+        }
+        cp_->serve_zones(&auth_->store());
+        std::string where;
+        if (auth_->listener()) {
+            for (const auto& u : auth_->listener()->udp_addresses()) where += " udp " + u.to_string();
+            for (const auto& t : auth_->listener()->tcp_addresses()) where += " tcp " + t.to_string();
+        }
+        log_(Level::info, "dns: serving " + zones + ";" + (where.empty() ? " no socket" : where) +
+                              "; udp port 53 on every link address");
+        dp_out_.resize(65535);
+        return true;
+    }
+
     void start() {
         start_ms_ = dataplane::monotonic_ms();
         last_reload_unix_ = wall_seconds();
@@ -402,6 +507,9 @@ public:
             for_seconds > 0 ? start_ms_ + static_cast<uint64_t>(for_seconds * 1000) : UINT64_MAX;
         for (;;) {
             bool busy = drain();
+            // One zone commit per pass: the changes this pass drained become
+            // one new snapshot (serial +1 per changed zone, NOTIFY).
+            if (auth_) auth_->store().commit();
             const uint64_t now = dataplane::monotonic_ms();
             if (now >= deadline) return 0;
             if (now - snapshot_ms_ >= kSnapshotMs) publish_snapshot(now);
@@ -417,11 +525,21 @@ public:
                 fds.push_back({dp_.queries(w).fd(), POLLIN, 0});
             }
             cp_->add_pollfds(fds);
+            if (auth_) {
+                for (const auto& f : auth_->fds()) fds.push_back({f.fd, f.events, 0});
+            }
             UpdateEngine* old_engine = retiring_ ? retiring_->cp->engine() : nullptr;
             if (old_engine) {
                 for (const auto& f : old_engine->fds()) fds.push_back({f.fd, f.events, 0});
             }
             int timeout = busy ? 0 : cp_->timeout_ms(now, 100);
+            if (auth_) {
+                const uint64_t at = auth_->next_wakeup_ms(now);
+                if (at != UINT64_MAX) {
+                    timeout = std::min<int>(
+                        timeout, at <= now ? 0 : static_cast<int>(std::min<uint64_t>(at - now, 100)));
+                }
+            }
             if (old_engine) {
                 const uint64_t at = old_engine->next_wakeup_ms(now);
                 timeout = std::min<int>(timeout, at <= now ? 0 : static_cast<int>(std::min<uint64_t>(at - now, 100)));
@@ -433,6 +551,7 @@ public:
             }
             const uint64_t after = dataplane::monotonic_ms();
             cp_->on_io(after);
+            if (auth_) auth_->on_ready(after);
             if (old_engine) old_engine->on_ready(after);
             if (n > 0 && (fds[0].revents & POLLIN)) {
                 signalfd_siginfo si;
@@ -462,7 +581,7 @@ private:
     static constexpr uint64_t kRetireMaxMs = 60000;    // and this long for the old engine to drain
 
     bool drain() {
-        bool any = false;
+        bool any = false, queries = false;
         for (size_t w = 0; w < dp_.worker_count(); ++w) {
             dp_.events(w).consume([&](std::span<const uint8_t> bytes) {
                 any = true;
@@ -488,16 +607,78 @@ private:
                                                 : ""));
                 }
             }
-            dp_.queries(w).consume([&](std::span<const uint8_t>) {
-                any = true;
-                // Hook: the unicast query service (control/zone/) answers
-                // these once the daemon runs it; then fill
-                // ControlSnapshot::queries from its counters.
-                ++queries_unanswered_;
+            dp_.queries(w).consume([&](std::span<const uint8_t> bytes) {
+                queries = true;
+                if (auth_) {
+                    answer_dataplane(w, bytes);
+                } else {
+                    ++queries_unanswered_;
+                }
             });
         }
         if (any) table_changed_ = true;
-        return any;
+        return any || queries;
+    }
+
+    // A unicast DNS query a worker received on a link address, port 53
+    // (QueryHeader + the UDP payload): answered here by the same code as
+    // the kernel sockets, the reply sent back through that worker's tx ring
+    // from the address it was sent to.
+    void answer_dataplane(size_t w, std::span<const uint8_t> bytes) {
+        ++dp_queries_;
+        dataplane::QueryHeader h;
+        if (bytes.size() < sizeof h) {
+            ++dp_malformed_;
+            return;
+        }
+        std::memcpy(&h, bytes.data(), sizeof h);
+        if (bytes.size() != sizeof h + h.len || h.link >= dp_.links().size()) {
+            ++dp_malformed_;
+            return;
+        }
+        zone::Peer from;
+        if (h.v6) {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&from.ss);
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(h.src_port);
+            std::memcpy(&a->sin6_addr, h.src, 16);
+            from.len = sizeof *a;
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in*>(&from.ss);
+            a->sin_family = AF_INET;
+            a->sin_port = htons(h.src_port);
+            std::memcpy(&a->sin_addr, h.src, 4);
+            from.len = sizeof *a;
+        }
+        const size_t n = auth_->handle_punted(bytes.subspan(sizeof h, h.len), from, dp_out_);
+        if (n == 0) return;  // dropped (counted by the answer code)
+        auto& ring = dp_.tx(w);
+        dataplane::TxHeader t{};
+        t.link = h.link;
+        t.multicast = 0;
+        std::memcpy(t.dst, h.src, h.v6 ? 16 : 4);
+        std::memcpy(t.dst_mac, h.src_mac, 6);
+        t.src_port = h.dst_port;
+        t.dst_port = h.src_port;
+        t.len = static_cast<uint16_t>(n);
+        uint8_t* p = ring.reserve(sizeof t + n);
+        if (p == nullptr) {
+            ++tx_ring_full_;
+            return;
+        }
+        std::memcpy(p, &t, sizeof t);
+        std::memcpy(p + sizeof t, dp_out_.data(), n);
+        ring.commit();
+        ring.flush();
+        ++dp_replies_;
+        // From the worker's burst clock (millisecond resolution) to the
+        // reply handed to its tx ring.
+        timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const uint64_t now_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL +
+                                static_cast<uint64_t>(ts.tv_nsec);
+        const uint64_t at_ns = h.time_ms * 1000000ULL;
+        dp_latency_.record(now_ns > at_ns ? now_ns - at_ns : 0);
     }
 
     void send_multicast(uint16_t link, const std::vector<uint8_t>& payload) {
@@ -616,6 +797,12 @@ private:
                 ls.published_records = cp_->model().published(l).size();
                 s->links.push_back(std::move(ls));
             }
+            if (auth_) {
+                zone_records_ = 0;
+                for (size_t z = 0; z < auth_->store().zone_count(); ++z) {
+                    zone_records_ += auth_->store().records(z).size();
+                }
+            }
             table_changed_ = false;
         } else {
             s->records = prev->records;
@@ -649,12 +836,49 @@ private:
         s->unpublished = unpublished_base_ + cp_->publisher().unpublished();
         s->unroutable = unroutable_base_ + cp_->publisher().unroutable();
         s->refused = refused_base_ + cp_->publisher().refused();
+        if (auth_) s->queries = query_sample();
         s->reloads_ok = reloads_ok_;
         s->reloads_failed = reloads_failed_;
         s->last_reload_unix = last_reload_unix_;
         s->last_reload_ok = last_reload_ok_;
         snapshot_.publish(std::move(s));
         snapshot_ms_ = now_ms;
+    }
+
+    stats::QuerySample query_sample() const {
+        stats::QuerySample q;
+        const zone::AnswerCounters& cc = auth_->control_counters();  // TCP and DPDK links
+        for (size_t rc = 0; rc < 16; ++rc) q.responses[rc] += cc.rcode[rc].load(std::memory_order_relaxed);
+        q.dropped = cc.drop_short.load() + cc.drop_response.load() + cc.drop_no_room.load() +
+                    dp_malformed_;
+        q.dpdk = dp_queries_;
+        q.udp = dp_queries_;
+        if (const zone::DnsListener* l = auth_->listener()) {
+            const zone::ListenerStats ls = l->stats();
+            for (size_t rc = 0; rc < 16; ++rc) q.responses[rc] += ls.answered_rcode[rc];
+            q.udp += ls.udp_received;
+            q.tcp = ls.tcp_queries;
+            q.dropped += ls.dropped + ls.udp_truncated_in;
+            stats::LatencySample k;
+            k.path = "kernel_udp";
+            l->udp_latency().read(&k.bounds, &k.counts, &k.sum);
+            q.latency.push_back(std::move(k));
+        }
+        stats::LatencySample dl;
+        dl.path = "dpdk";
+        dp_latency_.read(&dl.bounds, &dl.counts, &dl.sum);
+        q.latency.push_back(std::move(dl));
+        const zone::SlowPathStats ss = auth_->slow_stats();
+        q.transfers_axfr = ss.axfr;
+        q.transfers_ixfr = ss.ixfr_incremental + ss.ixfr_full + ss.ixfr_up_to_date + ss.ixfr_udp;
+        q.transfers_refused = ss.xfr_refused + ss.xfr_notauth;
+        q.tsig_failures = ss.tsig_badkey + ss.tsig_badsig + ss.tsig_badtime;
+        q.notifies_sent = auth_->notifier().stats().sent;
+        const zone::ZoneStore& st = auth_->store();
+        q.zones = st.zone_count();
+        q.commits = st.stats().commits;
+        q.zone_records = zone_records_;
+        return q;
     }
 
     // ---- metrics exporter ----
@@ -958,6 +1182,7 @@ private:
             std::string error;
             fresh = ControlPlane::create(next, dataplane_options(next).links, log_.stream(), &error);
             if (!fresh) return fail("update: " + error);
+            if (auth_) fresh->serve_zones(&auth_->store());
         }
         // (also retries a listener that could not be opened before)
         if (!(next.metrics == cfg_.metrics) || (next.metrics.enabled && !exporter_)) {
@@ -1036,6 +1261,7 @@ private:
                                       std::to_string(kResyncWaitMs / 1000) +
                                       " s; records no longer published are left to their leases");
                 r.removals_done = true;
+                reconcile_zones();
             } else {
                 return;
             }
@@ -1054,6 +1280,7 @@ private:
     // does not publish to the same zone and server.
     void remove_stale(Retiring& r) {
         r.removals_done = true;
+        reconcile_zones();
         UpdateEngine* old_engine = r.cp->engine();
         if (old_engine == nullptr) return;
         using Key = std::tuple<std::string, std::string, std::string, uint16_t, std::string>;
@@ -1079,6 +1306,32 @@ private:
         if (r.removals) {
             log_(Level::info, "reload: removing " + std::to_string(r.removals) +
                                   " records the new configuration no longer publishes there");
+        }
+    }
+
+    // Reload step 3 for the embedded zones (no server to route through: the
+    // store is ours): whatever they hold that the new model does not
+    // publish goes; committed with the loop's next pass.
+    void reconcile_zones() {
+        if (!auth_) return;
+        using Key = std::tuple<std::string, uint16_t, std::vector<uint8_t>>;
+        std::set<Key> want;
+        for (uint16_t l = 0; l < cp_->model().link_count(); ++l) {
+            for (const auto& [k, p] : cp_->model().published(l)) {
+                want.insert({p.record.owner.lowercased().to_string(), p.record.type, p.record.rdata});
+            }
+        }
+        zone::ZoneStore& st = auth_->store();
+        size_t removed = 0;
+        for (size_t z = 0; z < st.zone_count(); ++z) {
+            for (const auto& rec : st.records(z)) {
+                if (want.count({rec.owner.lowercased().to_string(), rec.type, rec.rdata})) continue;
+                if (st.remove(rec)) ++removed;
+            }
+        }
+        if (removed) {
+            log_(Level::info, "reload: " + std::to_string(removed) +
+                                  " records left the served zones");
         }
     }
 
@@ -1171,6 +1424,8 @@ private:
               << refresh_queries_ + discovery_base_.refresh_queries +
                      (cp_->discovery() ? cp_->discovery()->stats().refresh_queries : 0)
               << ", \"unicast_queries_unanswered\": " << queries_unanswered_
+              << ", \"dns_queries_dpdk\": " << dp_queries_
+              << ", \"dns_zones\": " << (auth_ ? auth_->store().zone_count() : 0)
               << ", \"config\": " << json_str(config_path_.empty() ? "<embedded default>" : config_path_)
               << ", \"log_level\": " << json_str(cfg_.log.level)
               << ", \"metrics\": ";
@@ -1290,6 +1545,11 @@ private:
     std::unique_ptr<stats::Exporter> exporter_;
     std::string metrics_listen_;
     ControlCalls calls_;
+    std::unique_ptr<zone::AuthServer> auth_;  // `dns:`; null without
+    std::vector<uint8_t> dp_out_;             // a DPDK link query's answer
+    zone::LatencyHistogram dp_latency_;
+    uint64_t dp_queries_ = 0, dp_replies_ = 0, dp_malformed_ = 0;
+    uint64_t zone_records_ = 0;
     int ctl_ = -1;
     std::string ctl_path_;
 };
@@ -1361,7 +1621,7 @@ int run_daemon(const RunOptions& opts, const char* argv0, std::ostream& out, std
             opts.config.empty() ? ""
                                 : std::filesystem::absolute(opts.config).lexically_normal().string();
         Daemon d(cfg, path, *dp, std::move(cp), log);
-        if (!d.open_control_socket(sock, &error)) {
+        if (!d.open_control_socket(sock, &error) || !d.open_dns(&error)) {
             err << "updproxy: " << error << '\n';
             rc = kExitFailed;
         } else {

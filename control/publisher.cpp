@@ -1,5 +1,7 @@
 #include "control/publisher.hpp"
 
+#include "control/zone/zone_store.hpp"
+
 namespace updproxy::control {
 
 Publisher::Publisher(UpdateEngine* engine, std::vector<codec::Name> zones)
@@ -22,6 +24,7 @@ const codec::Name* Publisher::zone_for(const codec::Name& owner) const {
 
 void Publisher::publish(uint16_t, const PubRecord& r) {
     ++published_;
+    if (served_) served_->add(r);
     if (!engine_) return;
     const codec::Name* z = zone_for(r.owner);
     if (!z) {
@@ -33,6 +36,7 @@ void Publisher::publish(uint16_t, const PubRecord& r) {
 
 void Publisher::unpublish(uint16_t, const PubRecord& r) {
     ++unpublished_;
+    if (served_) served_->remove(r);
     if (!engine_) return;
     const codec::Name* z = zone_for(r.owner);
     if (!z) {

@@ -149,7 +149,7 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
         }
     }
 
-    // ---- unicast DNS query service (hook; only when it runs) ----
+    // ---- the embedded DNS query service (only when it runs) ----
     if (s.queries) {
         const QuerySample& q = *s.queries;
         auto& qr = m.counter("updproxy_dns_responses_total", "Unicast DNS answers by rcode");
@@ -161,15 +161,36 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
         m.counter("updproxy_dns_queries_total", "Unicast DNS queries answered, by transport")
             .add({{"transport", "udp"}}, d(q.udp))
             .add({{"transport", "tcp"}}, d(q.tcp));
+        m.counter("updproxy_dns_dpdk_queries_total",
+                  "Unicast DNS queries received on a DPDK link (to a link address, port 53)")
+            .add(d(q.dpdk));
+        m.counter("updproxy_dns_queries_dropped_total",
+                  "Unicast DNS messages not answered (runts, responses, no room)")
+            .add(d(q.dropped));
         m.counter("updproxy_dns_transfers_total", "Zone transfers served, by type")
             .add({{"type", "axfr"}}, d(q.transfers_axfr))
             .add({{"type", "ixfr"}}, d(q.transfers_ixfr));
+        m.counter("updproxy_dns_transfers_refused_total",
+                  "Zone transfers refused (no TSIG, key not allowed, not a served zone)")
+            .add(d(q.transfers_refused));
+        m.counter("updproxy_dns_tsig_failures_total",
+                  "Signed queries whose TSIG did not verify (BADKEY, BADSIG, BADTIME)")
+            .add(d(q.tsig_failures));
         m.counter("updproxy_dns_notifies_sent_total", "NOTIFY messages sent to secondaries")
             .add(d(q.notifies_sent));
-        if (!q.latency_counts.empty()) {
-            m.histogram("updproxy_dns_query_duration_seconds",
-                        "Time from receiving a unicast query to sending its answer")
-                .add_histogram({}, q.latency_bounds, q.latency_counts, q.latency_sum);
+        m.gauge("updproxy_dns_zones", "Zones the embedded DNS service serves").add(d(q.zones));
+        m.gauge("updproxy_dns_zone_records",
+                "Records in the served zones (the service model's publications; SOA, NS excluded)")
+            .add(d(q.zone_records));
+        m.counter("updproxy_dns_zone_commits_total",
+                  "Zone snapshots published (serials bumped where content changed)")
+            .add(d(q.commits));
+        if (!q.latency.empty()) {
+            auto& h = m.histogram("updproxy_dns_query_duration_seconds",
+                                  "Time from receiving a unicast query to sending its answer, by path");
+            for (const auto& l : q.latency) {
+                h.add_histogram({{"path", l.path}}, l.bounds, l.counts, l.sum);
+            }
         }
     }
 }

@@ -46,15 +46,27 @@ struct ZoneSample {
     double latency_sum = 0;
 };
 
-// Hook for the unicast DNS query service (control/zone/): filled once the
-// daemon runs it; absent = not exported (no invented numbers).
+// A latency histogram of one answering path (per bucket, one more for +Inf).
+struct LatencySample {
+    std::string path;              // label: "kernel_udp", "dpdk"
+    std::vector<double> bounds;    // seconds
+    std::vector<uint64_t> counts;
+    double sum = 0;
+};
+
+// The embedded DNS query service (control/zone/ run by the daemon, `dns:` in
+// the configuration); absent when it does not run (no invented numbers).
 struct QuerySample {
     std::array<uint64_t, 24> responses{};  // answers by rcode
-    uint64_t udp = 0, tcp = 0;             // queries by transport
+    uint64_t udp = 0, tcp = 0;             // queries by transport (DPDK links count as udp)
+    uint64_t dpdk = 0;                     // of udp: received on a DPDK link
+    uint64_t dropped = 0;                  // malformed, responses, runts: no answer
     uint64_t transfers_axfr = 0, transfers_ixfr = 0, notifies_sent = 0;
-    std::vector<double> latency_bounds;
-    std::vector<uint64_t> latency_counts;
-    double latency_sum = 0;
+    uint64_t tsig_failures = 0, transfers_refused = 0;
+    uint64_t zones = 0;                    // zones served
+    uint64_t zone_records = 0;             // records in them (SOA and NS excluded)
+    uint64_t commits = 0;                  // snapshots published (one per changed control loop pass)
+    std::vector<LatencySample> latency;
 };
 
 struct ControlSnapshot {
@@ -71,7 +83,7 @@ struct ControlSnapshot {
     uint64_t discovery_send_failures = 0;  // queries not queued (a tx ring was full)
     uint64_t discovery_queued = 0;      // queries waiting for a pacing token now
     uint64_t tx_ring_full = 0;          // frames not sent: a worker's tx ring was full
-    uint64_t unicast_queries_unanswered = 0;  // reached the control plane with no query service
+    uint64_t unicast_queries_unanswered = 0;  // reached the control plane with no query service (no `dns:`)
     uint64_t resyncs_overflow = 0;      // shard re-reads after an event ring overflow
     uint64_t resyncs_requested = 0;     // by updproxyctl resync or a reload
     // Publisher (service model -> UPDATE engine).

@@ -50,6 +50,11 @@ std::string MetricsConfig::listen() const {
     return (address.v6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
 }
 
+std::string DnsEndpoint::text() const {
+    const std::string a = address.to_string();
+    return (address.v6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+}
+
 std::string IpPrefix::to_string() const {
     return IpAddr{v6, addr}.to_string() + "/" + std::to_string(len);
 }
@@ -709,6 +714,162 @@ MetricsConfig parse_metrics(const Node& n) {
     return m;
 }
 
+// "ADDRESS:PORT" (IPv4) or "[ADDRESS]:PORT" (IPv6), address literals only.
+DnsEndpoint parse_dns_endpoint(const Node& n) {
+    const std::string s = n.nonempty_string();
+    const std::string form = " (ADDRESS:PORT, or [IPv6]:PORT)";
+    std::string host, port;
+    const bool bracket = s[0] == '[';
+    if (bracket) {
+        const auto close = s.find(']');
+        if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+            n.fail(quote(s) + " is not a listen address" + form);
+        }
+        host = s.substr(1, close - 1);
+        port = s.substr(close + 2);
+    } else {
+        const auto colon = s.rfind(':');
+        if (colon == std::string::npos) n.fail(quote(s) + " has no port" + form);
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+        if (host.find(':') != std::string::npos) {
+            n.fail(quote(s) + ": an IPv6 address goes in brackets, e.g. \"[::1]:5300\"");
+        }
+    }
+    const auto a = parse_addr(host);
+    if (!a || a->v6 != bracket) {
+        n.fail(quote(host) + " is not an " + (bracket ? "IPv6" : "IPv4") + " address" +
+               (a ? " (brackets are for IPv6 only)" : " (give a literal: names are not resolved)"));
+    }
+    unsigned long p = 0;
+    bool ok = !port.empty() && port.size() <= 5;
+    for (char c : port) {
+        if (c < '0' || c > '9') ok = false;
+        else p = p * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (!ok || p > 65535) n.fail(quote(port) + " is not a port (0..65535; 0 picks a free one)");
+    return DnsEndpoint{*a, static_cast<uint16_t>(p)};
+}
+
+// A BIND key file next to the configuration (relative paths are), every key in it.
+std::vector<codec::TsigKey> read_key_file(const Node& k, const std::string& config_path,
+                                          std::string* file) {
+    *file = k.nonempty_string();
+    std::string path = *file;
+    if (!path.empty() && path[0] != '/' && !config_path.empty()) {
+        const auto slash = config_path.rfind('/');
+        if (slash != std::string::npos) path = config_path.substr(0, slash + 1) + path;
+    }
+    std::ifstream in(path);
+    if (!in) k.fail(quote(path) + ": cannot read: " + std::strerror(errno));
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto keys = codec::parse_tsig_keyfile(text);
+    if (!keys) {
+        k.fail(quote(path) + " line " + std::to_string(keys.error().offset) + ": " +
+               std::string(codec::reason_name(keys.reason())) +
+               " (a BIND key file: key \"name\" { algorithm ...; secret \"...\"; };)");
+    }
+    if (keys->empty()) k.fail(quote(path) + " holds no key");
+    return *keys;
+}
+
+// A key name that must be one of `keys` (from dns.key_file).
+std::string dns_key_name(const Node& n, const DnsConfig& d) {
+    const std::string s = n.nonempty_string();
+    const auto want = codec::Name::parse(s);
+    if (!want) n.fail(quote(s) + " is not a key name");
+    if (d.key_file.empty()) n.fail("names a TSIG key, but dns.key_file is not set");
+    for (const auto& k : d.keys) {
+        if (k.name == *want) return want->to_string();
+    }
+    n.fail(quote(s) + " is not a key in " + quote(d.key_file));
+}
+
+DnsConfig parse_dns(const Node& n, const std::string& config_path) {
+    n.check_known_keys({"listen", "udp_thread", "zones", "soa", "ns", "ns_ttl", "key_file",
+                        "transfer_keys", "allow_unsigned_transfer", "notify", "max_udp_payload",
+                        "history"});
+    DnsConfig d;
+    d.enabled = true;
+    d.line = n.key_position().line;
+    if (auto l = n.optional("listen")) {
+        // `listen: 127.0.0.1:5300` is shorthand for a list of one.
+        std::vector<Node> items = l->is_scalar() ? std::vector<Node>{*l} : l->items();
+        for (const Node& item : items) {
+            DnsEndpoint e = parse_dns_endpoint(item);
+            for (const auto& o : d.listen) {
+                if (o == e) item.fail(e.text() + " is listed twice");
+            }
+            d.listen.push_back(e);
+        }
+    }
+    d.udp_thread = n.boolean_or("udp_thread", false);
+    if (auto z = n.optional("zones")) {
+        for (const Node& item : z->items()) {
+            const std::string zone = parse_domain(item, "a served zone");
+            for (const auto& o : d.zones) {
+                if (*codec::Name::parse(o) == *codec::Name::parse(zone)) {
+                    item.fail("duplicate zone " + zone);
+                }
+            }
+            d.zones.push_back(zone);
+        }
+        if (d.zones.empty()) z->fail("an empty list; leave the key out to serve every link's subdomain");
+    }
+    if (auto soa = n.optional("soa")) {
+        soa->check_known_keys({"mname", "rname", "refresh", "retry", "expire", "minimum", "ttl"});
+        if (auto m = soa->optional("mname")) d.mname = parse_domain(*m, "the SOA MNAME");
+        if (auto r = soa->optional("rname")) d.rname = parse_domain(*r, "the SOA RNAME");
+        constexpr int64_t kMax = 2147483647;  // RFC 2181 §8: 31 bits
+        d.refresh = soa->integer_or<uint32_t>("refresh", d.refresh, 1, kMax);
+        d.retry = soa->integer_or<uint32_t>("retry", d.retry, 1, kMax);
+        d.expire = soa->integer_or<uint32_t>("expire", d.expire, 1, kMax);
+        d.minimum = soa->integer_or<uint32_t>("minimum", d.minimum, 0, 86400);
+        d.soa_ttl = soa->integer_or<uint32_t>("ttl", d.soa_ttl, 0, kMax);
+        if (static_cast<uint64_t>(d.expire) < static_cast<uint64_t>(d.refresh) + d.retry) {
+            const auto e = soa->optional("expire");
+            (e ? *e : *soa).fail("expire " + std::to_string(d.expire) +
+                                 " is less than refresh + retry (" +
+                                 std::to_string(static_cast<uint64_t>(d.refresh) + d.retry) +
+                                 "): secondaries would drop the zone before retrying");
+        }
+    }
+    if (auto ns = n.optional("ns")) {
+        std::vector<Node> items = ns->is_scalar() ? std::vector<Node>{*ns} : ns->items();
+        for (const Node& item : items) d.ns.push_back(parse_domain(item, "a name server"));
+        if (d.ns.empty()) ns->fail("an empty list; leave the key out for the SOA MNAME");
+    }
+    d.ns_ttl = n.integer_or<uint32_t>("ns_ttl", d.ns_ttl, 0, 2147483647);
+    if (auto k = n.optional("key_file")) d.keys = read_key_file(*k, config_path, &d.key_file);
+    if (auto t = n.optional("transfer_keys")) {
+        for (const Node& item : t->items()) d.transfer_keys.push_back(dns_key_name(item, d));
+    }
+    d.allow_unsigned_transfer = n.boolean_or("allow_unsigned_transfer", false);
+    if (auto no = n.optional("notify")) {
+        for (const Node& item : no->items()) {
+            item.check_known_keys({"address", "port", "key"});
+            DnsNotifyConfig t;
+            t.line = item.key_position().line;
+            const Node addr = item.required("address");
+            const auto a = parse_addr(addr.nonempty_string());
+            if (!a) addr.fail(quote(addr.string()) + " is not an IPv4 or IPv6 address");
+            t.address = *a;
+            t.port = item.integer_or<uint16_t>("port", 53, 1, 65535);
+            if (auto key = item.optional("key")) t.key = dns_key_name(*key, d);
+            for (const auto& o : d.notify) {
+                if (o.address == t.address && o.port == t.port) {
+                    addr.fail(t.address.to_string() + " port " + std::to_string(t.port) +
+                              " is already a NOTIFY target (line " + std::to_string(o.line) + ")");
+                }
+            }
+            d.notify.push_back(std::move(t));
+        }
+    }
+    d.max_udp_payload = n.integer_or<uint32_t>("max_udp_payload", d.max_udp_payload, 512, 4096);
+    d.history = n.integer_or<uint32_t>("history", d.history, 1, 100000);
+    return d;
+}
+
 LogConfig parse_log(const Node& n) {
     n.check_known_keys({"level"});
     LogConfig l;
@@ -723,7 +884,7 @@ Config parse_root(const Node& root) {
         root.fail("the configuration is empty (it needs at least \"ports\" and \"links\")");
     }
     root.check_known_keys({"dpdk", "ports", "links", "table", "publish", "update", "log",
-                           "metrics", "burst_size", "discovery"});
+                           "metrics", "burst_size", "dns", "discovery"});
     Config c;
     // Sections are read in dependency order, whatever their order in the file:
     // ports refer to dpdk.vdevs, links to ports.
@@ -741,7 +902,6 @@ Config parse_root(const Node& root) {
     }
     if (auto u = root.optional("update")) {
         c.update = parse_update(*u, root.source_path(), from_dns);
-
         // Every link's records must land in a zone we can update.
         const auto zone_of = [&](const codec::Name& n) {
             for (const auto& z : c.update.zones) {
@@ -764,6 +924,34 @@ Config parse_root(const Node& root) {
         if (!from_dns && c.publish.domain && !zone_of(*codec::Name::parse(*c.publish.domain))) {
             root.required("publish").required("domain").fail(
                 *c.publish.domain + " (its b/lb browse records) is in none of update.zones");
+        }
+    }
+    if (auto d = root.optional("dns")) {
+        c.dns = parse_dns(*d, root.source_path());
+        // Every link's records must land in a served zone.
+        if (!c.dns.zones.empty()) {
+            const auto served = [&](const codec::Name& n) {
+                for (const auto& z : c.dns.zones) {
+                    if (n.is_subdomain_of(*codec::Name::parse(z))) return true;
+                }
+                return false;
+            };
+            const Node zones = d->required("zones");
+            for (size_t i = 0; i < c.links.size(); ++i) {
+                const auto& l = c.links[i];
+                const std::optional<std::string>& sub = l.subdomain ? l.subdomain : c.publish.domain;
+                if (sub && !served(*codec::Name::parse(*sub))) {
+                    zones.fail("links[" + std::to_string(i) + "] " + quote(l.name) + " publishes under " +
+                               *sub + ", which is in none of these zones");
+                }
+            }
+        } else {
+            bool any = c.publish.domain.has_value();
+            for (const auto& l : c.links) any = any || l.subdomain.has_value();
+            if (!any) {
+                root.required("dns").fail(
+                    "nothing to serve: no link has a subdomain and publish.domain is not set");
+            }
         }
     }
     if (auto l = root.optional("log")) c.log = parse_log(*l);

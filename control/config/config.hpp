@@ -191,6 +191,68 @@ struct MetricsConfig {
     bool operator==(const MetricsConfig&) const = default;
 };
 
+// One address the embedded DNS service listens on (UDP and TCP).
+struct DnsEndpoint {
+    IpAddr address;
+    uint16_t port = 53;   // 0: any free port (tests; the log names it)
+    // "127.0.0.1:5300", "[::1]:5300".
+    std::string text() const;
+    bool operator==(const DnsEndpoint&) const = default;
+};
+
+// A secondary told by NOTIFY (RFC 1996) when a served zone changes.
+struct DnsNotifyConfig {
+    IpAddr address;
+    uint16_t port = 53;
+    std::string key;  // TSIG key name (one of dns.key_file's); empty: unsigned
+    int line = 0;
+    bool operator==(const DnsNotifyConfig&) const = default;
+};
+
+// The embedded authoritative DNS service (control/zone/): the proxy answers
+// unicast queries for the zones it manages itself, from its live service
+// model, on kernel sockets (`listen`) and on the DPDK links (queries to a
+// link's `address`, port 53). Absent: no query service.
+struct DnsConfig {
+    bool enabled = false;
+    std::vector<DnsEndpoint> listen;   // UDP and TCP each; may be empty (DPDK links only)
+    bool udp_thread = false;           // kernel UDP answered on a thread of its own
+    // Zones served (normalised, trailing dot). Empty: every link's subdomain
+    // and publish.domain (its b/lb browse PTRs).
+    std::vector<std::string> zones;
+    std::string mname, rname;          // SOA; empty: ns.<zone>, hostmaster.<zone>
+    std::vector<std::string> ns;       // NS at every apex; empty: [mname]
+    uint32_t refresh = 3600, retry = 600, expire = 86400, minimum = 60, soa_ttl = 3600,
+             ns_ttl = 3600;
+    std::string key_file;              // BIND key file: transfers and NOTIFY
+    std::vector<codec::TsigKey> keys;  // read from key_file at load
+    std::vector<std::string> transfer_keys;  // names allowed to transfer; empty: any key
+    bool allow_unsigned_transfer = false;
+    std::vector<DnsNotifyConfig> notify;
+    uint32_t max_udp_payload = 1232;
+    uint32_t history = 64;             // IXFR serial steps kept
+    int line = 0;
+    bool operator==(const DnsConfig& o) const {
+        auto same_keys = [&] {
+            if (keys.size() != o.keys.size()) return false;
+            for (size_t i = 0; i < keys.size(); ++i) {
+                if (!(keys[i].name == o.keys[i].name) || keys[i].algorithm != o.keys[i].algorithm ||
+                    keys[i].secret != o.keys[i].secret) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        return enabled == o.enabled && listen == o.listen && udp_thread == o.udp_thread &&
+               zones == o.zones && mname == o.mname && rname == o.rname && ns == o.ns &&
+               refresh == o.refresh && retry == o.retry && expire == o.expire &&
+               minimum == o.minimum && soa_ttl == o.soa_ttl && ns_ttl == o.ns_ttl &&
+               key_file == o.key_file && same_keys() && transfer_keys == o.transfer_keys &&
+               allow_unsigned_transfer == o.allow_unsigned_transfer && notify == o.notify &&
+               max_udp_payload == o.max_udp_payload && history == o.history;
+    }
+};
+
 struct LogConfig {
     std::string level = "info";  // trace debug info warn error
     bool operator==(const LogConfig&) const = default;
@@ -205,6 +267,7 @@ struct Config {
     PublishConfig publish;
     UpdateConfig update;
     DiscoveryConfig discovery;
+    DnsConfig dns;
     LogConfig log;
     MetricsConfig metrics;
     uint32_t burst_size = 32;  // rx/tx burst per poll

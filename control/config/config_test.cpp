@@ -410,5 +410,105 @@ TEST(Metrics, ListenForms) {
               "(ADDRESS:PORT, or [IPv6]:PORT)");
 }
 
+
+// --- dns (the embedded query service) --------------------------------------
+
+TEST(Dns, EmbeddedDefaultServesOnAnUnprivilegedLoopbackPort) {
+    const Config& c = default_config();
+    ASSERT_TRUE(c.dns.enabled);
+    ASSERT_FALSE(c.dns.listen.empty());
+    EXPECT_EQ(c.dns.listen[0].address.to_string(), "127.0.0.1");
+    EXPECT_GE(c.dns.listen[0].port, 1024);  // no root-only port to try it out
+    EXPECT_TRUE(c.dns.zones.empty());        // every link's subdomain
+}
+
+TEST(Dns, AbsentMeansNoService) {
+    const Config c = parse_ok(
+        "dpdk: {vdevs: [net_null0]}\nports: [{name: p0, device: net_null0}]\n"
+        "links: [{name: l0, port: p0, prefix: 192.0.2.0/24, subdomain: a.test.}]\n");
+    EXPECT_FALSE(c.dns.enabled);
+}
+
+TEST(Dns, EveryKeyAndTheKeyFile) {
+    const fs::path dir = fs::temp_directory_path() / ("updproxy-cfg-dns-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const std::string base =
+        "dpdk:\n  vdevs: [net_null0]\nports:\n  - name: p0\n    device: net_null0\n"
+        "links:\n  - name: lab\n    port: p0\n    prefix: 192.0.2.0/24\n    subdomain: lab.example.test.\n"
+        "  - name: lab6\n    port: p0\n    prefix: 2001:db8:1::/64\n"
+        "publish:\n  domain: example.test.\n";
+    {
+        std::ofstream k(dir / "xfr.key");
+        k << "key \"xfr-key\" {\n\talgorithm hmac-sha256;\n"
+             "\tsecret \"qwErTyUiOpAsDfGhJkLzXcVbNm1234567890abcdefg=\";\n};\n"
+             "key \"notify-key\" {\n\talgorithm hmac-sha512;\n"
+             "\tsecret \"qwErTyUiOpAsDfGhJkLzXcVbNm1234567890abcdefg=\";\n};\n";
+        std::ofstream c(dir / "good.yaml");
+        c << base
+          << "dns:\n  listen: [\"127.0.0.1:5300\", \"[::1]:0\"]\n  udp_thread: true\n"
+             "  zones: [example.test.]\n"
+             "  soa: {mname: ns1.example.test., rname: admin.example.test., refresh: 1200,\n"
+             "        retry: 300, expire: 604800, minimum: 30, ttl: 600}\n"
+             "  ns: [ns1.example.test., ns2.example.test.]\n  ns_ttl: 7200\n"
+             "  key_file: xfr.key\n  transfer_keys: [xfr-key]\n  allow_unsigned_transfer: true\n"
+             "  notify:\n    - address: 198.51.100.2\n      key: notify-key\n"
+             "    - address: 2001:db8::2\n      port: 5301\n"
+             "  max_udp_payload: 4096\n  history: 10\n";
+        std::ofstream b(dir / "bad.yaml");
+        b << base << "dns:\n  key_file: xfr.key\n  notify:\n    - address: 198.51.100.2\n"
+                     "      key: other-key\n";
+    }
+    auto r = load_config((dir / "good.yaml").string());
+    auto bad = load_config((dir / "bad.yaml").string());
+    fs::remove_all(dir);
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<ConfigError>(r).to_string();
+    const DnsConfig& d = std::get<Config>(r).dns;
+    EXPECT_TRUE(d.enabled);
+    ASSERT_EQ(d.listen.size(), 2u);
+    EXPECT_EQ(d.listen[0].text(), "127.0.0.1:5300");
+    EXPECT_EQ(d.listen[1].text(), "[::1]:0");
+    EXPECT_TRUE(d.udp_thread);
+    EXPECT_EQ(d.zones, std::vector<std::string>{"example.test."});
+    EXPECT_EQ(d.mname, "ns1.example.test.");
+    EXPECT_EQ(d.rname, "admin.example.test.");
+    EXPECT_EQ(d.refresh, 1200u);
+    EXPECT_EQ(d.retry, 300u);
+    EXPECT_EQ(d.expire, 604800u);
+    EXPECT_EQ(d.minimum, 30u);
+    EXPECT_EQ(d.soa_ttl, 600u);
+    EXPECT_EQ(d.ns.size(), 2u);
+    EXPECT_EQ(d.ns_ttl, 7200u);
+    ASSERT_EQ(d.keys.size(), 2u);
+    EXPECT_EQ(d.transfer_keys, std::vector<std::string>{"xfr-key."});
+    EXPECT_TRUE(d.allow_unsigned_transfer);
+    ASSERT_EQ(d.notify.size(), 2u);
+    EXPECT_EQ(d.notify[0].key, "notify-key.");
+    EXPECT_EQ(d.notify[0].port, 53);
+    EXPECT_TRUE(d.notify[1].address.v6);
+    EXPECT_EQ(d.notify[1].port, 5301);
+    EXPECT_EQ(d.max_udp_payload, 4096u);
+    EXPECT_EQ(d.history, 10u);
+
+    ASSERT_TRUE(std::holds_alternative<ConfigError>(bad));
+    const std::string msg = std::get<ConfigError>(bad).to_string();
+    EXPECT_NE(msg.find(":20:12: dns.notify[0].key: \"other-key\" is not a key in \"xfr.key\""),
+              std::string::npos)
+        << msg;
+}
+
+TEST(Dns, ZonesMayLeaveOutTheParentButNotALink) {
+    const std::string base =
+        "dpdk: {vdevs: [net_null0]}\nports: [{name: p0, device: net_null0}]\n"
+        "links: [{name: l0, port: p0, prefix: 192.0.2.0/24, subdomain: a.example.test.},\n"
+        "        {name: l1, port: p0, prefix: 198.51.100.0/24}]\n"
+        "publish: {domain: example.test.}\n";
+    // The parent holds l1's algorithmic subdomain: serving it covers both.
+    Config c = parse_ok(base + "dns: {zones: [example.test.]}\n");
+    EXPECT_EQ(c.dns.zones.size(), 1u);
+    EXPECT_EQ(parse_err(base + "dns: {zones: [a.example.test.]}\n"),
+              "test.yaml:6:14: dns.zones: links[1] \"l1\" publishes under example.test., which is "
+              "in none of these zones");
+}
+
 }  // namespace
 }  // namespace updproxy::config

@@ -112,6 +112,9 @@ struct DnsListener::Impl {
     // UDP: one set of counters per answering thread (the poll loop's or the
     // UDP thread's), each written by its thread only.
     AnswerCounters udp_counters;
+    // Per UDP batch: from recvmmsg's return to sendmmsg's (each datagram of
+    // the batch waited at most that long in our hands).
+    LatencyHistogram udp_latency;
     AtomicStats ustats;
     std::unique_ptr<ZoneStore::Reader> reader;  // of whichever thread answers UDP
     std::unique_ptr<UdpBatch> batch;
@@ -154,6 +157,8 @@ struct DnsListener::Impl {
         int n = recvmmsg(fd, b.rx.data(), static_cast<unsigned>(b.count), flags, nullptr);
         if (n <= 0) return 0;
         AtomicStats::add(ustats.udp_received, static_cast<uint64_t>(n));
+        timespec t0{};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         ClientInfo ci;
         ci.max_udp_payload = server->config().max_udp_payload;
         const ZoneSnapshot* snap = reader->enter();
@@ -202,6 +207,12 @@ struct DnsListener::Impl {
             sent += static_cast<size_t>(s);
         }
         AtomicStats::add(ustats.udp_sent, sent);
+        if (k != 0) {
+            timespec t1{};
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            const int64_t ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+            udp_latency.record(static_cast<uint64_t>(ns > 0 ? ns : 0), k);
+        }
         return static_cast<size_t>(n);
     }
 
@@ -473,6 +484,8 @@ uint64_t DnsListener::next_wakeup_ms(uint64_t) const {
 std::vector<SockAddr> DnsListener::udp_addresses() const { return impl_->udp_bound; }
 std::vector<SockAddr> DnsListener::tcp_addresses() const { return impl_->tcp_bound; }
 size_t DnsListener::tcp_connections() const { return impl_->conns.size(); }
+
+const LatencyHistogram& DnsListener::udp_latency() const { return impl_->udp_latency; }
 
 ListenerStats DnsListener::stats() const {
     const Impl& m = *impl_;

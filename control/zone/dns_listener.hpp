@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "control/zone/answer.hpp"
+#include "control/zone/latency.hpp"
 #include "control/zone/net.hpp"
 #include "control/zone/notify.hpp"  // PollFd
 
@@ -72,6 +73,8 @@ public:
     std::vector<SockAddr> udp_addresses() const;
     std::vector<SockAddr> tcp_addresses() const;
     ListenerStats stats() const;
+    // UDP answering time per datagram (batch processing time; any thread).
+    const LatencyHistogram& udp_latency() const;
     size_t tcp_connections() const;
 
     struct Impl;
