@@ -82,8 +82,17 @@ def embedded_query_section(campus):
           listen: ["127.0.0.1:53", "203.0.113.129:53", "[2001:db8:53::53]:53"]
           allow_unsigned_transfer: true
           zones: [campus.example., eng.campus.example., ...]
+
+    Wired: the daemon's `dns:` section (docs/configuration.md).
     """
-    return None
+    sc = campus.scenario
+    d = sc.dns
+    listen = ", ".join(f'"{a}"' for a in
+                       ("127.0.0.1:53", f"{d['server4']}:53", f"[{d['server6']}]:53"))
+    zones = ", ".join(sc.zones)
+    return (f"dns:\n  listen: [{listen}]\n  zones: [{zones}]\n"
+            f"  soa:\n    mname: ns.{sc.domain}\n    rname: hostmaster.{sc.domain}\n"
+            f"  allow_unsigned_transfer: true\n")
 
 
 class ProxyProc:
