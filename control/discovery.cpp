@@ -176,12 +176,11 @@ void Discovery::enqueue_query(uint16_t link, const std::vector<Question>& qs,
     }
 }
 
-void Discovery::run_step(const RecordStore& store, uint16_t link, uint64_t now_ms) {
-    LinkState& s = state_[link];
+void Discovery::run_step(const RecordStore& store, uint16_t link, int step, uint64_t now_ms) {
     const std::string services = lc_wire(services_name());
     std::vector<Question> qs;
     std::vector<const Record*> known;
-    if (s.step == 0) {
+    if (step == 0) {
         // Which service types are there?
         qs.push_back({services_name(), rt::PTR});
         for (const auto& [k, r] : store.records()) {
@@ -189,7 +188,7 @@ void Discovery::run_step(const RecordStore& store, uint16_t link, uint64_t now_m
                 known.push_back(&r);
             }
         }
-    } else if (s.step == 1) {
+    } else if (step == 1) {
         // Which instances of each type?
         std::map<std::string, codec::Name> types;
         for (const auto& [k, r] : store.records()) {
@@ -285,29 +284,35 @@ void Discovery::tick(const RecordStore& store, uint64_t now_ms) {
         }
         if (s.step < 0 && now_ms >= s.next_cycle) {
             s.step = 0;
-            s.step_at = now_ms;
+            for (int k = 0; k < 3; ++k) {
+                s.due[k] = now_ms + static_cast<uint64_t>(k) * o_.enumerate_step_ms;
+                s.repeat[k] = 0;
+            }
         }
-        while (s.step >= 0 && now_ms >= s.step_at) {
-            const uint64_t before = stats_.enumeration_queries;
-            run_step(store, l, now_ms);
-            if (s.repeat > 0) stats_.retransmissions += stats_.enumeration_queries - before;
-            if (s.repeat < o_.enumerate_repeats) {
-                // §5.2: at least 1 s, then doubling.
-                s.step_at = now_ms + (static_cast<uint64_t>(std::max(o_.enumerate_retransmit_ms, 1000u))
-                                      << s.repeat);
-                ++s.repeat;
-                continue;
+        if (s.step < 0) continue;
+        bool running = false;
+        for (int k = 0; k < 3; ++k) {
+            if (s.due[k] != UINT64_MAX && now_ms >= s.due[k]) {
+                const uint64_t before = stats_.enumeration_queries;
+                run_step(store, l, k, now_ms);
+                if (s.repeat[k] > 0) stats_.retransmissions += stats_.enumeration_queries - before;
+                if (s.repeat[k] < o_.enumerate_repeats) {
+                    // §5.2: at least 1 s, then doubling.
+                    s.due[k] = now_ms + (static_cast<uint64_t>(std::max(o_.enumerate_retransmit_ms, 1000u))
+                                         << s.repeat[k]);
+                    ++s.repeat[k];
+                } else {
+                    s.due[k] = UINT64_MAX;
+                }
             }
-            s.repeat = 0;
-            if (++s.step > 2) {
-                s.step = -1;
-                s.next_cycle = o_.enumerate_interval_s == 0
-                                   ? UINT64_MAX
-                                   : now_ms + static_cast<uint64_t>(o_.enumerate_interval_s * 1000.0 *
-                                                                    jitter(rng_));
-            } else {
-                s.step_at = now_ms + o_.enumerate_step_ms;
-            }
+            running |= s.due[k] != UINT64_MAX;
+        }
+        if (!running) {
+            s.step = -1;
+            s.next_cycle = o_.enumerate_interval_s == 0
+                               ? UINT64_MAX
+                               : now_ms + static_cast<uint64_t>(o_.enumerate_interval_s * 1000.0 *
+                                                                jitter(rng_));
         }
     }
     pace(now_ms);
@@ -320,7 +325,11 @@ uint64_t Discovery::next_wakeup_ms(uint64_t now_ms) const {
     for (const auto& s : state_) {
         if (!s.can_send) continue;
         if (s.next_cycle == 0) return now_ms;  // not started yet
-        at = std::min(at, s.step >= 0 ? s.step_at : s.next_cycle);
+        if (s.step >= 0) {
+            for (uint64_t d : s.due) at = std::min(at, d);
+        } else {
+            at = std::min(at, s.next_cycle);
+        }
         queued |= !s.queue.empty();
     }
     if (queued) {

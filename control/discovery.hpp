@@ -11,8 +11,9 @@
 // jitter per link): `_services._dns-sd._udp.local.` PTR with the QU bit; a
 // moment later a PTR query per service type the link holds; then SRV/TXT for
 // instances missing either, and A/AAAA for SRV targets without an address.
-// Each step's query is repeated (1 s, then 2 s later: RFC 6762 §5.2) with
-// the known answers gathered in between, recovering answers lost on the way.
+// Steps start `enumerate_step_ms` apart; each step's query is repeated (1 s,
+// then 2 s later: RFC 6762 §5.2) with the known answers gathered in between,
+// recovering answers lost on the way, without delaying the next step.
 // Every query carries the answers the proxy already holds with more than half
 // their TTL left (known-answer suppression, §7.1), spilling into follow-up
 // packets with the TC bit when they do not fit in one (§7.2).
@@ -23,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <deque>
 #include <map>
 #include <random>
@@ -113,15 +115,17 @@ private:
     struct LinkState {
         bool can_send = false;  // has an address to send from
         uint64_t next_cycle = 0;
-        int step = -1;          // -1 idle; 0..2 steps of a cycle
-        uint32_t repeat = 0;    // repeats of the current step sent
-        uint64_t step_at = 0;
+        int step = -1;          // -1 idle; 0 while a cycle runs
+        // Per step of the cycle: when its query (or next repeat) is due
+        // (UINT64_MAX: done), and how many repeats were sent.
+        std::array<uint64_t, 3> due{};
+        std::array<uint32_t, 3> repeat{};
         double tokens = 0;
         uint64_t last_refill = 0;
         std::deque<Job> queue;
     };
 
-    void run_step(const RecordStore& store, uint16_t link, uint64_t now_ms);
+    void run_step(const RecordStore& store, uint16_t link, int step, uint64_t now_ms);
     // Questions + known answers, split into packets (TC on all but the last).
     void enqueue_query(uint16_t link, const std::vector<Question>& qs,
                        const std::vector<const Record*>& known, bool unicast_response,

@@ -101,9 +101,8 @@ void ServiceModel::start() {
     for (uint16_t l = 0; l < links_.size(); ++l) publish_browse(l);
 }
 
-void ServiceModel::publish_browse(uint16_t l) {
-    LinkState& s = links_[l];
-    if (!s.cfg.publish) return;
+std::vector<PubRecord> ServiceModel::browse_records(uint16_t l) const {
+    const LinkState& s = links_[l];
     const codec::Name& sub = s.cfg.subdomain;
     std::vector<PubRecord> recs;
     auto browse = [&](const codec::Name& domain, const char* label) {
@@ -124,7 +123,13 @@ void ServiceModel::publish_browse(uint16_t l) {
     for (const auto& n : s.cfg.address_derived) {
         recs.push_back({n, codec::rrtype::PTR, browse_ttl_, codec::rdata::name(sub)});
     }
-    for (const auto& r : recs) {
+    return recs;
+}
+
+void ServiceModel::publish_browse(uint16_t l) {
+    LinkState& s = links_[l];
+    if (!s.cfg.publish) return;
+    for (const auto& r : browse_records(l)) {
         s.browse.push_back(key_of(r));
         ref(l, r);
     }
@@ -135,6 +140,29 @@ ServiceModel::Moved ServiceModel::set_subdomain(uint16_t link, std::optional<cod
     Moved m;
     if (link >= links_.size()) return m;
     LinkState& s = links_[link];
+    if (sub && s.cfg.publish && *sub == s.cfg.subdomain) {
+        // Same subdomain: only the address-derived records change; the
+        // services stay where they are.
+        s.cfg.address_derived = std::move(address_derived);
+        std::vector<PubKey> next;
+        std::vector<PubRecord> add;
+        for (const auto& r : browse_records(link)) {
+            next.push_back(key_of(r));
+            if (std::find(s.browse.begin(), s.browse.end(), next.back()) == s.browse.end()) add.push_back(r);
+        }
+        for (const PubKey& k : s.browse) {
+            if (std::find(next.begin(), next.end(), k) == next.end()) {
+                unref(link, k);
+                ++m.removed;
+            }
+        }
+        for (const auto& r : add) {
+            ref(link, r);
+            ++m.added;
+        }
+        s.browse = std::move(next);
+        return m;
+    }
     const size_t before = s.pub.size();
     // Withdraw: every instance's contribution, then the browse records.
     for (auto& [name, inst] : s.instances) {

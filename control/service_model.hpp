@@ -79,7 +79,8 @@ public:
     // unpublished (removed from the old subdomain) and, with a subdomain,
     // published again under the new one, browse and address-derived records
     // included. The model keeps indexing an unpublished link's records, so
-    // its services appear as soon as it gets a subdomain.
+    // its services appear as soon as it gets a subdomain. The same subdomain
+    // again changes only the address-derived records (services untouched).
     struct Moved {
         size_t removed = 0, added = 0;
     };
@@ -115,6 +116,7 @@ private:
 
     void recompute(uint16_t link, const std::string& instance_lc);
     void publish_browse(uint16_t link);
+    std::vector<PubRecord> browse_records(uint16_t link) const;
     std::vector<PubRecord> closure(const LinkState& s, const std::string& instance_lc) const;
     void ref(uint16_t link, const PubRecord& r);
     void unref(uint16_t link, const PubKey& k);

@@ -250,8 +250,14 @@ TEST(ServiceModel, UnpublishedLinkKeepsItsRecordsForALaterSubdomain) {
     EXPECT_EQ(m.added, 9u);
     EXPECT_TRUE(f.sink.has("b._dns-sd._udp.0.2.0.192.in-addr.arpa. PTR lab.example.edu."));
     EXPECT_TRUE(f.sink.has("Lab\\032Printer._ipp._tcp.lab.example.edu. SRV 0 0 631 printer1.lab.example.edu."));
-    // The same subdomain again with no address-derived names: that one goes.
+    // The same subdomain again with no address-derived names: only that one
+    // goes; the services are not touched.
+    const int pub = f.sink.publishes, unpub = f.sink.unpublishes;
     m = f.model.set_subdomain(0, name("lab.example.edu."));
     EXPECT_FALSE(f.sink.has("b._dns-sd._udp.0.2.0.192.in-addr.arpa. PTR lab.example.edu."));
     EXPECT_EQ(f.sink.live.size(), 8u);
+    EXPECT_EQ(m.removed, 1u);
+    EXPECT_EQ(m.added, 0u);
+    EXPECT_EQ(f.sink.publishes, pub);
+    EXPECT_EQ(f.sink.unpublishes, unpub + 1);
 }

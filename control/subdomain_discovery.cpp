@@ -156,7 +156,12 @@ void SubdomainDiscovery::ptr_step(uint16_t l, uint64_t gen, size_t i) {
     if (i < names.size()) {
         ask(names[i], rt::PTR, [this, l, gen, i](const LookupResult& r) {
             if (!live(l, gen)) return;
-            if (r.answered && r.rcode == 0 && !r.ptr.empty()) {
+            // Our own registration (db, b, lb) read back is not an answer.
+            const auto& last = links_[l].last;
+            const bool own = i >= 2 && last && last->reverse_server &&
+                             last->reverse_server->source != ServerSource::none &&
+                             !r.ptr.empty() && r.ptr.front() == last->subdomain;
+            if (r.answered && r.rcode == 0 && !r.ptr.empty() && !own) {
                 links_[l].work.source = SubdomainSource::dns;
                 links_[l].work.subdomain = r.ptr.front();
                 subdomain_found(l, gen);

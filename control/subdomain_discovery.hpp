@@ -17,7 +17,9 @@
 // `register_reverse` is set, the reverse zone's server is found the same way
 // (SOA of the reverse name, SRV in that zone, configuration, MNAME) so the
 // proxy can register `b`, `db`, `lb` `_dns-sd._udp.<reverse-subnet>` PTR
-// `<subdomain>` there.
+// `<subdomain>` there. Those registrations, read back by the next run, are
+// recognised (same subdomain, a name the proxy registered) and not taken for
+// an operator's answer.
 //
 // Every link repeats this every `interval_s` with ±`jitter` (a fraction);
 // a result is reported when it differs from the last one. A server that

@@ -209,6 +209,35 @@ TEST(SubdomainDiscovery, AlgorithmicLabelThenMnameAndReverseRegistration) {
     EXPECT_EQ(r.reverse_server->server.port, 5300);
 }
 
+TEST(SubdomainDiscovery, OwnRegistrationReadBackIsNotAnAnswer) {
+    SubdomainOptions o;
+    o.register_reverse = true;
+    o.interval_s = 10;
+    o.jitter = 0;
+    o.configured.push_back(ZoneServer{N("example.org."), "192.0.2.53", 53, Transport::udp});
+    o.configured.push_back(ZoneServer{N("2.0.192.in-addr.arpa."), "192.0.2.54", 53, Transport::udp});
+    Harness h(o, N("lab.example.org."));
+    h.run();
+    ASSERT_EQ(h.reports.size(), 1u);
+    EXPECT_EQ(h.reports[0].second.source, SubdomainSource::config);
+    ASSERT_TRUE(h.reports[0].second.reverse_server.has_value());
+    EXPECT_EQ(h.reports[0].second.reverse_server->server.zone, N("2.0.192.in-addr.arpa."));
+    // The proxy registered b._dns-sd._udp... PTR lab.example.org.: the next
+    // run reads it back and must not flip to "from DNS".
+    h.dns.ptr("db._dns-sd._udp.0.2.0.192.in-addr.arpa.", "lab.example.org.");
+    h.now += 10'000;
+    h.run();
+    EXPECT_EQ(h.reports.size(), 1u) << "no change reported";
+    EXPECT_EQ(h.d->result(0)->source, SubdomainSource::config);
+    // An operator's answer naming another subdomain is one.
+    h.dns.ptr("dr._dns-sd._udp.0.2.0.192.in-addr.arpa.", "other.example.org.");
+    h.now += 10'000;
+    h.run();
+    ASSERT_EQ(h.reports.size(), 2u);
+    EXPECT_EQ(h.reports[1].second.source, SubdomainSource::dns);
+    EXPECT_FALSE(h.reports[1].second.reverse_server.has_value()) << "registrations withdrawn";
+}
+
 TEST(SubdomainDiscovery, NothingAnywhereReportsNone) {
     Harness h;
     h.dns.silent = true;

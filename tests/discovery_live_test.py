@@ -7,7 +7,8 @@ namespace, the daemon on net_af_packet:
    services stay for several TTL periods (the proxy's unicast refresh queries
    keep them), and the refresh queries leave from the proxy's address with
    IP TTL 255, unicast to the host;
-3. a responder that disappears without a goodbye loses its records at expiry.
+3. a responder that disappears without a goodbye loses its records at expiry;
+4. the enumeration query is repeated with a doubling interval (RFC 6762 §5.2).
 
 usage: discovery_live_test.py UPDPROXY_BINARY
 """
@@ -116,12 +117,24 @@ def main():
 
         # The refresh queries as the host saw them.
         refresh = 0
+        enum_times = []
         for p in rdpcap(cap):
+            if IP in p and UDP in p and p[IP].src == "198.51.100.1" and p[IP].dst == "224.0.0.251":
+                if DNS in p and p[DNS].qr == 0 and p[DNS].qdcount >= 1 and \
+                        p[DNS].qd.qname == b"_services._dns-sd._udp.local.":
+                    enum_times.append(float(p.time))
             if IP in p and UDP in p and p[IP].src == "198.51.100.1" and p[IP].dst == "198.51.100.20":
                 if p[DNS].qr == 0:
                     refresh += 1
                     if p[IP].ttl != 255 or p[UDP].sport != 5353 or p[UDP].dport != 5353:
                         failures.append(f"refresh query ttl {p[IP].ttl} ports {p[UDP].sport}->{p[UDP].dport}")
+        # RFC 6762 §5.2: the enumeration query is repeated, the interval at
+        # least 1 s and doubling.
+        gaps = [b - a for a, b in zip(enum_times, enum_times[1:])]
+        if len(enum_times) < 3 or not (0.9 <= gaps[0] and gaps[1] >= 1.8 * gaps[0] * 0.9):
+            failures.append(f"enumeration retransmissions: times {enum_times[:4]}")
+        else:
+            print(f"ok   enumeration query repeated after {gaps[0]:.1f} s and {gaps[1]:.1f} s")
         if refresh == 0:
             failures.append("no unicast refresh query from 198.51.100.1 to the host was captured")
         else:
