@@ -10,6 +10,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_cycles.h>
+#include <rte_prefetch.h>
 
 #include <fcntl.h>
 #include <time.h>
@@ -38,6 +39,9 @@ constexpr uint16_t kMaxBurst = 64;
 // mDNS messages may be 9000 bytes (RFC 6762 §17); a jumbo frame with two tags.
 constexpr size_t kLinearBuf = 9216 + 64;
 constexpr unsigned kPoolCache = 256;
+// Frames ahead whose first cache line is prefetched while one is handled.
+constexpr uint16_t kPrefetchAhead = 3;
+static_assert(kMaxBurst <= ResponseBatch::kMax, "one flush per RX burst");
 
 int g_ts_offset = -1;
 uint64_t g_ts_flag = 0;
@@ -95,6 +99,17 @@ public:
     }
 
     // One poll of every port; returns the number of frames received.
+    //
+    // Per RX burst: each frame is classified and, when it is an mDNS
+    // response, parsed in place into batch_ (PacketPath::receive); then the
+    // whole batch goes into the shard at once (Shard::ingest_burst, whose
+    // pipeline overlaps the index and record accesses of every record of the
+    // burst), and only then are the mbufs freed: the batch's views point into
+    // them (or into linear_ slots for multi-segment frames), and nothing is
+    // kept past the burst. The time is read once per poll (`now_ms`); during
+    // replay (capture_time) each frame carries its own, and the batch is
+    // flushed before the clock moves, so timers run between packets exactly
+    // as they did on the wire.
     uint16_t poll_once(uint64_t now_ms) {
         // Load: the time since the previous poll began is busy when that
         // poll received frames (one TSC read per poll).
@@ -102,22 +117,36 @@ public:
         if (last_tsc_ != 0) (last_busy_ ? busy_cycles_ : idle_cycles_).add(tsc - last_tsc_);
         last_tsc_ = tsc;
         uint16_t total = 0;
-        uint64_t burst_now = now_ms;
         const uint16_t burst = std::min<uint16_t>(opts_.burst, kMaxBurst);
+        const bool capture_time = opts_.capture_time && g_ts_offset >= 0;
         for (size_t p = 0; p < port_ids_.size(); ++p) {
             rte_mbuf* pkts[kMaxBurst];
             const uint16_t n =
                 rte_eth_rx_burst(port_ids_[p], static_cast<uint16_t>(index_), pkts, burst);
+            if (n == 0) continue;
             for (uint16_t i = 0; i < n; ++i) {
-                uint64_t t = burst_now;
-                if (opts_.capture_time && g_ts_offset >= 0 && (pkts[i]->ol_flags & g_ts_flag)) {
+                // The headers of the frames after this one, while it is parsed.
+                if (i + kPrefetchAhead < n) {
+                    rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], const void*));
+                }
+                uint64_t t = now_ms;
+                if (capture_time && (pkts[i]->ol_flags & g_ts_flag)) [[unlikely]] {
                     t = capture_ms(pkts[i]);
-                    if (t != last_ms_) shard_.advance(t);  // replay: timers between packets
+                    if (t != last_ms_) {
+                        // Replay: the responses so far at their own time,
+                        // then the timers up to this packet.
+                        path_.flush(batch_, batch_ms_);
+                        shard_.advance(t);
+                    }
                     last_ms_ = t;
                 }
+                if (t != batch_ms_) [[unlikely]] path_.flush(batch_, batch_ms_);
+                batch_ms_ = t;
                 handle(pkts[i], static_cast<uint16_t>(p), t);
             }
-            if (n) rte_pktmbuf_free_bulk(pkts, n);  // nothing keeps pointers into them
+            path_.flush(batch_, batch_ms_);
+            linear_used_ = 0;
+            rte_pktmbuf_free_bulk(pkts, n);  // nothing keeps pointers into them
             total = static_cast<uint16_t>(total + n);
         }
         drain_tx_requests();
@@ -168,30 +197,37 @@ public:
 
     void handle(rte_mbuf* m, uint16_t port, uint64_t now_ms) {
         std::span<const uint8_t> frame;
-        if (m->nb_segs == 1) {
+        if (m->nb_segs == 1) [[likely]] {
             frame = {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len};
         } else {
-            if (m->pkt_len > linear_.size()) {
+            // A multi-segment frame (jumbo mDNS) is read into a buffer of its
+            // own: the batch may hold a view into it until the burst ends.
+            if (m->pkt_len > kLinearBuf) {
                 counters_.rx_packets.add();
                 counters_.path_drop[static_cast<size_t>(PathDrop::too_big)].add();
                 return;
             }
-            // A multi-segment frame (jumbo mDNS) is read into one buffer.
-            const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, linear_.data());
+            if (linear_used_ == linear_slots_.size()) {
+                linear_slots_.push_back(std::make_unique<uint8_t[]>(kLinearBuf));
+            }
+            uint8_t* buf = linear_slots_[linear_used_++].get();
+            const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, buf);
             frame = {static_cast<const uint8_t*>(p), m->pkt_len};
         }
         StrippedVlans sv;
-        if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) {
-            sv.count = 2;
-            sv.vlan = {static_cast<uint16_t>(m->vlan_tci_outer & 0xFFF),
-                       static_cast<uint16_t>(m->vlan_tci & 0xFFF)};
-        } else if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) {
-            sv.count = 1;
-            sv.vlan[0] = m->vlan_tci & 0xFFF;
+        if (m->ol_flags & (RTE_MBUF_F_RX_QINQ_STRIPPED | RTE_MBUF_F_RX_VLAN_STRIPPED)) [[unlikely]] {
+            if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) {
+                sv.count = 2;
+                sv.vlan = {static_cast<uint16_t>(m->vlan_tci_outer & 0xFFF),
+                           static_cast<uint16_t>(m->vlan_tci & 0xFFF)};
+            } else {
+                sv.count = 1;
+                sv.vlan[0] = m->vlan_tci & 0xFFF;
+            }
         }
         uint8_t reply[128];
-        const size_t n = path_.handle(frame, port, sv, now_ms, reply);
-        if (n) send(port, {reply, n});
+        const size_t n = path_.receive(frame, port, sv, now_ms, reply, batch_);
+        if (n) [[unlikely]] send(port, {reply, n});
     }
 
     void send(uint16_t port, std::span<const uint8_t> frame) {
@@ -267,7 +303,14 @@ public:
     WorkerCounters counters_;
     PacketPath path_;
     const LinkTable& links_;
-    std::vector<uint8_t> linear_;
+    std::vector<uint8_t> linear_;  // TX frames built for the control plane
+    // The responses of the burst being handled, and the buffers of its
+    // multi-segment frames (made on first use, at most one per frame of a
+    // burst; linear_used_ of them hold frames of this burst).
+    ResponseBatch batch_;
+    std::vector<std::unique_ptr<uint8_t[]>> linear_slots_;
+    size_t linear_used_ = 0;
+    uint64_t batch_ms_ = 0;  // the time of the responses in batch_
     uint64_t last_ms_ = 0;
     std::atomic<bool>* stop_ = nullptr;
     // metrics (written by the worker, read by anyone)

@@ -40,6 +40,15 @@ L2 PacketPath::reply_l2(uint16_t port, const FrameInfo& f) const {
 size_t PacketPath::handle(std::span<const uint8_t> frame, uint16_t port,
                           const StrippedVlans& stripped, uint64_t now_ms,
                           std::span<uint8_t> reply) {
+    ResponseBatch batch;
+    const size_t n = receive(frame, port, stripped, now_ms, reply, batch);
+    flush(batch, now_ms);
+    return n;
+}
+
+size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
+                           const StrippedVlans& stripped, uint64_t now_ms,
+                           std::span<uint8_t> reply, ResponseBatch& batch) {
     c_->rx_packets.add();
     c_->rx_bytes.add(frame.size());
     FrameInfo f;
@@ -157,13 +166,15 @@ size_t PacketPath::handle(std::span<const uint8_t> frame, uint16_t port,
         return 0;
     }
     c_->mdns_messages.add();
-    table::Origin o;
+    if (batch.n == ResponseBatch::kMax) flush(batch, now_ms);
+    batch.msgs[batch.n] = *m;
+    table::Origin& o = batch.origins[batch.n];
     o.link = link;
     o.host = v6 ? table::HostAddr::from_v6(f.src.data(), frame.data() + 6)
                 : table::HostAddr::from_v4(f.src.data(), frame.data() + 6);
     o.src_port = f.src_port;
     o.dst_port = f.dst_port;
-    shard_->ingest(*m, o, now_ms);
+    ++batch.n;
     return 0;
 }
 

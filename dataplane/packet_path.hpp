@@ -10,8 +10,14 @@
 //             codec parse, zero-copy over the payload  -> parse_error[reason]
 //             the worker's shard                       -> table events
 //
-// No allocation, no lock, no syscall. The caller owns the frame bytes only for
-// the duration of the call; nothing here keeps a pointer into them.
+// A worker parses every response of an RX burst into a ResponseBatch
+// (receive) and hands the whole batch to the shard at once (flush:
+// Shard::ingest_burst, whose pipeline overlaps the records' memory accesses
+// across messages). handle() is receive + flush for one frame.
+//
+// No allocation, no lock, no syscall. The caller owns the frame bytes until
+// the batch holding views into them is flushed (handle: for the duration of
+// the call); nothing keeps a pointer into them past that.
 #pragma once
 
 #include <array>
@@ -55,6 +61,15 @@ struct StrippedVlans {
     std::array<uint16_t, 2> vlan{0, 0};
 };
 
+// The mDNS responses of one RX burst, parsed in place (views into the
+// frames), waiting for one Shard::ingest_burst.
+struct ResponseBatch {
+    static constexpr size_t kMax = 64;
+    std::array<codec::Message, kMax> msgs;
+    std::array<table::Origin, kMax> origins;
+    size_t n = 0;
+};
+
 struct PathConfig {
     const LinkTable* links = nullptr;
     // MAC address of each port, by port id (source of replies).
@@ -70,8 +85,25 @@ public:
 
     // Handles one frame received on `port` at `now_ms`. When the frame asks
     // for an answer (ARP, ND), writes it into `reply` and returns its length.
+    // The frame's records are in the table when it returns.
     size_t handle(std::span<const uint8_t> frame, uint16_t port, const StrippedVlans& stripped,
                   uint64_t now_ms, std::span<uint8_t> reply);
+
+    // As handle(), but an mDNS response is parsed into `batch` instead of
+    // ingested: the frame's bytes must stay valid until flush(batch). A full
+    // batch is flushed first (at `now_ms`).
+    size_t receive(std::span<const uint8_t> frame, uint16_t port, const StrippedVlans& stripped,
+                   uint64_t now_ms, std::span<uint8_t> reply, ResponseBatch& batch);
+
+    // Ingests the batch's responses into the shard at `now_ms` (one
+    // Shard::ingest_burst) and empties it. Cheap when empty.
+    void flush(ResponseBatch& batch, uint64_t now_ms) {
+        if (batch.n == 0) return;
+        shard_->ingest_burst(std::span<const codec::Message>(batch.msgs.data(), batch.n),
+                             std::span<const table::Origin>(batch.origins.data(), batch.n),
+                             now_ms);
+        batch.n = 0;
+    }
 
     const PathConfig& config() const { return cfg_; }
 

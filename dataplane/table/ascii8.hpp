@@ -74,7 +74,8 @@ inline uint32_t name_label_start(const uint8_t* msg, uint32_t off) {
 // inside the message: whole words inside a label, and a label's last partial
 // word is read as the 8 bytes that end where the label ends (a label is never
 // in the 12-byte header unless a pointer was crafted to go there: then bytes).
-inline size_t flatten_name_lower(const uint8_t* msg, uint32_t off, uint8_t* out) {
+template <bool Lower>
+inline size_t flatten_name_as(const uint8_t* msg, uint32_t off, uint8_t* out) {
     const uint8_t* p = msg + off;
     size_t n = 0;
     for (int hops = 0; hops < 128;) {
@@ -92,17 +93,18 @@ inline size_t flatten_name_lower(const uint8_t* msg, uint32_t off, uint8_t* out)
         for (; i + 8 <= l; i += 8) {
             uint64_t w;
             std::memcpy(&w, src + i, 8);
-            w = lower8(w);
+            if constexpr (Lower) w = lower8(w);
             std::memcpy(dst + i, &w, 8);
         }
         if (i < l) {
             if (src + l >= msg + 8) {
                 uint64_t w;
                 std::memcpy(&w, src + l - 8, 8);
-                w = lower8(w >> (8 * (8 - (l - i))));
+                w >>= 8 * (8 - (l - i));
+                if constexpr (Lower) w = lower8(w);
                 std::memcpy(dst + i, &w, 8);
             } else {
-                for (; i < l; ++i) dst[i] = codec::ascii_lower(src[i]);
+                for (; i < l; ++i) dst[i] = Lower ? codec::ascii_lower(src[i]) : src[i];
             }
         }
         n += 1u + l;
@@ -110,6 +112,32 @@ inline size_t flatten_name_lower(const uint8_t* msg, uint32_t off, uint8_t* out)
     }
     out[n++] = 0;
     return n;
+}
+
+inline size_t flatten_name_lower(const uint8_t* msg, uint32_t off, uint8_t* out) {
+    return flatten_name_as<true>(msg, off, out);
+}
+
+// The same without folding: NameView::to_wire(out, false) (NSEC's next
+// name, which keeps its case: RFC 6840 §5.1).
+inline size_t flatten_name(const uint8_t* msg, uint32_t off, uint8_t* out) {
+    return flatten_name_as<false>(msg, off, out);
+}
+
+// The canonical RDATA of an NSEC record (codec::RrView::rdata_uncompressed
+// with canonical = true, for a record not damaged()): the next name
+// uncompressed, case kept, then the type bitmap as it is. `rd` is the RDATA's
+// offset in the validated message, `rdlen` its length; `out` needs room for
+// 255 + 7 + rdlen bytes. Returns the length.
+inline size_t nsec_canonical(const uint8_t* msg, uint32_t rd, uint16_t rdlen, uint8_t* out) {
+    // The next name's in-place bytes: labels up to the root or a pointer.
+    uint32_t p = rd;
+    while (msg[p] != 0 && (msg[p] & 0xC0) != 0xC0) p += 1u + msg[p];
+    const uint32_t tail = p + (msg[p] == 0 ? 1 : 2);
+    const size_t n = flatten_name(msg, rd, out);
+    const size_t bitmap = rd + rdlen - tail;
+    std::memcpy(out + n, msg + tail, bitmap);
+    return n + bitmap;
 }
 
 }  // namespace updproxy::table

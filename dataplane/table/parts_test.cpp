@@ -66,7 +66,7 @@ TEST(Ascii8, EqualFoldedAndLowerInPlaceMatchByteWise) {
 }
 
 TEST(Ascii8, FlattenMatchesTheCodecOnEveryNameOfTheCorpus) {
-    size_t names = 0;
+    size_t names = 0, nsecs = 0;
     for (const auto& e : fs::recursive_directory_iterator(fs::path(UPDPROXY_CORPUS))) {
         if (!e.is_regular_file() || e.path().extension() != ".bin") continue;
         const auto wire = read_file(e.path());  // exactly sized: ASan sees a read past it
@@ -82,7 +82,20 @@ TEST(Ascii8, FlattenMatchesTheCodecOnEveryNameOfTheCorpus) {
                                              got),
                           n);
                 ASSERT_EQ(0, std::memcmp(got, want, n)) << e.path();
+                n = rr.owner.to_wire(want, false);
+                ASSERT_EQ(flatten_name(wire.data(), rr.owner.offset(), got), n);
+                ASSERT_EQ(0, std::memcmp(got, want, n)) << e.path();
                 ++names;
+                if (rr.type == codec::rrtype::NSEC && !rr.damaged()) {
+                    // The shard's NSEC key: next name as sent, then the bitmap.
+                    uint8_t canon[600], mine[600];
+                    auto c = rr.rdata_uncompressed(canon, true);
+                    ASSERT_TRUE(c.ok());
+                    const size_t k = nsec_canonical(wire.data(), rr.rdata_offset(), rr.rdlength(), mine);
+                    ASSERT_EQ(k, *c) << e.path();
+                    ASSERT_EQ(0, std::memcmp(mine, canon, k)) << e.path();
+                    ++nsecs;
+                }
                 if (rr.type == codec::rrtype::PTR || rr.type == codec::rrtype::SRV) {
                     const uint32_t skip = rr.type == codec::rrtype::SRV ? 6 : 0;
                     if (rr.rdlength() <= skip) continue;
@@ -98,6 +111,7 @@ TEST(Ascii8, FlattenMatchesTheCodecOnEveryNameOfTheCorpus) {
         }
     }
     EXPECT_GT(names, 500u);
+    EXPECT_GT(nsecs, 20u);
     // A label in the first eight bytes (only a crafted pointer gets there):
     // read byte by byte, never before the buffer.
     const std::vector<uint8_t> tiny = {3, 'A', 'b', 'C', 0};

@@ -480,7 +480,13 @@ void Shard::stage_record(const Message& m, const RrView& rr, const Origin& o, ui
             std::memcpy(out, canon, from);
             n = from + flatten_name_lower(wire, static_cast<uint32_t>(rr.rdata_offset() + from),
                                           out + from);
-        } else {  // SOA, NSEC: as the codec makes them canonical
+        } else if (rr.type == codec::rrtype::NSEC) {  // next name (case kept), bitmap
+            n = nsec_canonical(wire, rr.rdata_offset(), rr.rdlength(), out);
+            if (n > 0xFFFF) {
+                ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
+                return;
+            }
+        } else {  // SOA: as the codec makes it canonical
             auto r = rr.rdata_uncompressed(std::span<uint8_t>(out, kScratch - b.used), true);
             if (!r || *r > 0xFFFF) {
                 ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
