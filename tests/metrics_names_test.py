@@ -48,6 +48,8 @@ update:
     - zone: example.com.
       server: 127.0.0.1
       port: {dead_port}
+dns:
+  listen: ["127.0.0.1:0"]
 metrics:
   listen: 127.0.0.1:0
 log:
