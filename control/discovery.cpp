@@ -66,7 +66,12 @@ void Discovery::refill(double& tokens, uint64_t& last, double rate, double burst
 void Discovery::refresh_due(const Record& r, uint64_t now_ms) {
     if (r.link >= state_.size() || !state_[r.link].can_send) return;
     const RecordKey key = make_key(r.link, r.owner, r.type, r.rrclass, r.rdata);
-    if (auto a = asked_.find(key); a != asked_.end() && a->second == r.expire_ms) return;
+    // Asked for (with another record of its host) moments ago: this is the
+    // same refresh round; the answer, if any, has refreshed it. A round lasts
+    // at most the horizon, and less than half the TTL (the next round of a
+    // 20 s record starts ~12 s later).
+    const uint64_t round = std::min<uint64_t>(o_.refresh_horizon_ms, uint64_t{r.ttl} * 500);
+    if (auto a = asked_.find(key); a != asked_.end() && now_ms < a->second + round) return;
     // Only a host of the link's family can be asked from the link's address.
     if (r.host.v4() == links_[r.link].v6) return;
     HostKey k{r.link, r.host.ip};
@@ -80,9 +85,12 @@ void Discovery::refresh_due(const Record& r, uint64_t now_ms) {
 }
 
 void Discovery::flush_gathers(const RecordStore& store, uint64_t now_ms) {
-    // Forget what was asked for records that have expired since.
-    for (auto a = asked_.begin(); a != asked_.end();) {
-        a = a->second < now_ms ? asked_.erase(a) : std::next(a);
+    // Forget what was asked longer ago than a refresh round lasts.
+    if (now_ms >= asked_swept_ + 1000) {
+        asked_swept_ = now_ms;
+        for (auto a = asked_.begin(); a != asked_.end();) {
+            a = a->second + o_.refresh_horizon_ms <= now_ms ? asked_.erase(a) : std::next(a);
+        }
     }
     for (auto it = gathers_.begin(); it != gathers_.end();) {
         if (it->second.flush_at > now_ms) {
@@ -97,7 +105,7 @@ void Discovery::flush_gathers(const RecordStore& store, uint64_t now_ms) {
             for (const RecordKey& rk : *mine) {
                 const Record* r = store.find(rk);
                 if (!r || r->expire_ms > now_ms + o_.refresh_horizon_ms) continue;
-                asked_[rk] = r->expire_ms;
+                asked_[rk] = now_ms;
                 bool dup = false;
                 for (const auto& q : gather.questions) dup |= q.type == r->type && q.name == r->owner;
                 if (!dup) gather.questions.push_back({r->owner, r->type});

@@ -287,3 +287,57 @@ TEST(Discovery, EnumerationQueriesAreRetransmittedWithDoublingIntervals) {
     }
     EXPECT_TRUE(asked_type);
 }
+
+TEST(Discovery, OneRefreshQueryPerHostPerRoundAcrossSilentRefreshes) {
+    // A host's SRV and A have their own jittered refresh times; the answer to
+    // the first query refreshes both (silently in the shard). Round after
+    // round, the second record's refresh_due must not cost a second query.
+    DiscoveryOptions o;
+    o.enumerate_interval_s = 0;
+    o.enumerate_repeats = 0;
+    Fixture f(o);
+    const std::vector<Rr> host{
+        {"Svc._ipp._tcp.local.", rt::SRV, 120, codec::rdata::srv(0, 0, 631, name("h.local.")), true},
+        {"h.local.", rt::A, 120, a(10), true}};
+    f.feed(host);
+    const uint64_t t0 = f.now;
+    size_t answered = 0;
+    while (f.now < t0 + 5 * 120'000) {
+        f.run_until(f.now + 100);
+        for (; answered < f.sender.sent.size(); ++answered) {
+            if (!f.sender.sent[answered].multicast) f.feed(host);  // the host answers both
+        }
+    }
+    size_t unicast = 0;
+    for (const auto& s : f.sender.sent) unicast += !s.multicast;
+    // 600 s at one round per ~110-115 s: 5 rounds (the first after 110 s).
+    EXPECT_GE(unicast, 4u);
+    EXPECT_LE(unicast, 5u);
+    EXPECT_EQ(f.store.size(), 2u) << "kept alive";
+}
+
+TEST(Discovery, ShortTtlRecordsAreRefreshedEveryRound) {
+    // TTL 20 s: a round every ~12-15 s, shorter than the 15 s horizon; the
+    // same-round dedupe must not swallow the next round.
+    DiscoveryOptions o;
+    o.enumerate_interval_s = 0;
+    o.enumerate_repeats = 0;
+    Fixture f(o);
+    const std::vector<Rr> host{
+        {"Svc._ipp._tcp.local.", rt::SRV, 20, codec::rdata::srv(0, 0, 631, name("h.local.")), true},
+        {"h.local.", rt::A, 20, a(10), true}};
+    f.feed(host);
+    const uint64_t t0 = f.now;
+    size_t answered = 0;
+    while (f.now < t0 + 100'000) {
+        f.run_until(f.now + 100);
+        for (; answered < f.sender.sent.size(); ++answered) {
+            if (!f.sender.sent[answered].multicast) f.feed(host);
+        }
+    }
+    size_t unicast = 0;
+    for (const auto& s : f.sender.sent) unicast += !s.multicast;
+    EXPECT_GE(unicast, 6u);  // 100 s / (20 s - 5..10 s lead)
+    EXPECT_LE(unicast, 10u);
+    EXPECT_EQ(f.store.size(), 2u) << "kept alive";
+}

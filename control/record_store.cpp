@@ -178,7 +178,13 @@ void RecordStore::apply(const table::EventView& e, std::vector<Applied>* out) {
             auto k = ids_[shard].find(e.h.record_id);
             if (k != ids_[shard].end()) {
                 auto it = records_.find(k->second);
-                if (it != records_.end()) out->push_back({Change::refresh_due, &it->first, &it->second});
+                if (it != records_.end()) {
+                    // The shard refreshes records silently (no event for an
+                    // unchanged TTL): this is where the control side learns
+                    // the current expiry again.
+                    it->second.expire_ms = e.h.expire_ms;
+                    out->push_back({Change::refresh_due, &it->first, &it->second});
+                }
             }
             break;
         }

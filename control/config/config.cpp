@@ -621,8 +621,8 @@ DiscoveryConfig parse_discovery(const Node& n) {
                         "subdomain_retry", "register_reverse"});
     DiscoveryConfig d;
     d.enumerate_interval = n.integer_or<uint32_t>("enumerate_interval", d.enumerate_interval, 0, 86400);
-    d.link_qps = n.integer_or<uint32_t>("link_qps", 20, 1, 100000);
-    d.global_qps = n.integer_or<uint32_t>("global_qps", 200, 1, 1000000);
+    d.link_qps = n.integer_or<uint32_t>("link_qps", 100, 1, 100000);
+    d.global_qps = n.integer_or<uint32_t>("global_qps", 1000, 1, 1000000);
     if (d.global_qps < d.link_qps) {
         n.required("global_qps").fail(std::to_string(static_cast<int>(d.global_qps)) + " is below link_qps (" + std::to_string(static_cast<int>(d.link_qps)) +
                                       "): one link could never reach its own rate");

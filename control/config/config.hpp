@@ -125,8 +125,8 @@ struct PublishConfig {
 // update server in unicast DNS (draft §3.1, §5.1).
 struct DiscoveryConfig {
     uint32_t enumerate_interval = 300;  // seconds between enumeration cycles; 0 = only at start
-    double link_qps = 20;               // mDNS queries per second per link
-    double global_qps = 200;            // mDNS queries per second, all links
+    double link_qps = 100;              // mDNS queries per second per link
+    double global_qps = 1000;           // mDNS queries per second, all links
     // Unicast resolvers for the §3.1/§5.1 lookups: "ADDR", "ADDR:PORT",
     // "[IPv6]:PORT". Empty: no DNS discovery (configured subdomains and zones).
     std::vector<std::string> resolvers;
