@@ -23,6 +23,7 @@
 #include "control/record_format.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/frame.hpp"
+#include "dataplane/learned_links.hpp"
 
 namespace updproxy::control {
 
@@ -47,9 +48,9 @@ std::string prefix_text(const LinkSpec& l) {
     return address_text(ip16) + "/" + std::to_string(l.prefix_len);
 }
 
-// Links learned from the capture: one per (VLANs, family, /24 or /64 of a
-// non-link-local source); link-local sources join their VLAN and family's
-// link, or get one of their own (169.254/16, fe80::/10) when there is none.
+// Links learned from the capture (dataplane::LinkLearner: one per VLANs,
+// family and /24 or /64 of a non-link-local source; link-local sources join
+// their VLAN and family's link, or get one of their own), named here.
 bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error) {
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
@@ -60,9 +61,7 @@ bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error
         return false;
     }
     scan->linktype = pcap_datalink(p);
-    using Segment = std::tuple<uint8_t, uint16_t, uint16_t, bool>;  // vlans, family
-    std::map<std::tuple<uint8_t, uint16_t, uint16_t, bool, std::array<uint8_t, 16>>, bool> subnets;
-    std::set<Segment> link_local_only;
+    dataplane::LinkLearner learner;
     pcap_pkthdr* h;
     const u_char* data;
     int rc;
@@ -72,50 +71,15 @@ bool scan_capture(const std::string& path, CaptureScan* scan, std::string* error
         if (dataplane::parse_frame(scan->linktype, {data, h->caplen}, f) != dataplane::DropReason::ok) {
             continue;
         }
-        if (f.src_port != 5353 && f.dst_port != 5353) continue;
-        const bool v6 = f.ip_version == 6;
-        const Segment seg{f.vlan_count, f.vlan[0], f.vlan[1], v6};
-        if (dataplane::is_link_local(f.src.data(), v6)) {
-            link_local_only.insert(seg);
-            continue;
-        }
-        std::array<uint8_t, 16> net{};
-        std::memcpy(net.data(), f.src.data(), v6 ? 8 : 3);
-        subnets[{f.vlan_count, f.vlan[0], f.vlan[1], v6, net}] = true;
+        learner.see(f);
     }
-    pcap_close(p);
     if (rc == -1) {
         *error = path + ": " + pcap_geterr(p);
+        pcap_close(p);
         return false;
     }
-    std::set<Segment> covered;
-    for (const auto& [k, unused] : subnets) {
-        LinkSpec l;
-        l.vlan_count = std::get<0>(k);
-        l.vlan = {std::get<1>(k), std::get<2>(k)};
-        l.v6 = std::get<3>(k);
-        l.prefix = std::get<4>(k);
-        l.prefix_len = l.v6 ? 64 : 24;
-        covered.insert({l.vlan_count, l.vlan[0], l.vlan[1], l.v6});
-        scan->learned.push_back(l);
-    }
-    for (const auto& seg : link_local_only) {
-        if (covered.count(seg)) continue;
-        LinkSpec l;
-        l.vlan_count = std::get<0>(seg);
-        l.vlan = {std::get<1>(seg), std::get<2>(seg)};
-        l.v6 = std::get<3>(seg);
-        if (l.v6) {
-            l.prefix[0] = 0xFE;
-            l.prefix[1] = 0x80;
-            l.prefix_len = 10;
-        } else {
-            l.prefix[0] = 169;
-            l.prefix[1] = 254;
-            l.prefix_len = 16;
-        }
-        scan->learned.push_back(l);
-    }
+    pcap_close(p);
+    scan->learned = learner.links();
     for (auto& l : scan->learned) {
         std::string name;
         for (uint8_t i = 0; i < l.vlan_count; ++i) name += "vlan" + std::to_string(l.vlan[i]) + "-";

@@ -29,6 +29,23 @@ void merge_vlans(FrameInfo& f, const StrippedVlans& s) {
 
 }  // namespace
 
+uint16_t PacketPath::lookup_link(uint16_t port, const FrameInfo& f, LinkMiss* miss) {
+    LinkMemo& m = memo_;
+    if (m.port == port && m.ip_version == f.ip_version && m.vlan_count == f.vlan_count &&
+        m.vlan == f.vlan && m.src == f.src) {
+        *miss = m.miss;
+        return m.link;
+    }
+    m.link = cfg_.links->lookup(port, f, &m.miss);
+    m.port = port;
+    m.ip_version = f.ip_version;
+    m.vlan_count = f.vlan_count;
+    m.vlan = f.vlan;
+    m.src = f.src;
+    *miss = m.miss;
+    return m.link;
+}
+
 L2 PacketPath::reply_l2(uint16_t port, const FrameInfo& f) const {
     L2 l2;
     if (port < cfg_.port_macs.size()) l2.src = cfg_.port_macs[port];
@@ -129,7 +146,7 @@ size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
     }
 
     LinkMiss miss;
-    const uint16_t link = links.lookup(port, f, &miss);
+    const uint16_t link = lookup_link(port, f, &miss);
     if (link == kNoLink) {
         drop(miss == LinkMiss::no_link ? PathDrop::no_link : PathDrop::off_link_source);
         return 0;

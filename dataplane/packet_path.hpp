@@ -111,7 +111,21 @@ private:
     void drop(PathDrop d) { c_->path_drop[static_cast<size_t>(d)].add(); }
     L2 reply_l2(uint16_t port, const FrameInfo& f) const;
 
+    uint16_t lookup_link(uint16_t port, const FrameInfo& f, LinkMiss* miss);
+
     PathConfig cfg_;
+    // The last link lookup: a host's packets tend to come in runs (an
+    // announcement is several packets, a burst holds several of them), and
+    // the links never change while the path exists.
+    struct LinkMemo {
+        std::array<uint8_t, 16> src{};
+        std::array<uint16_t, 2> vlan{0, 0};
+        uint16_t port = 0xFFFF;  // none yet
+        uint8_t vlan_count = 0;
+        uint8_t ip_version = 0;
+        uint16_t link = kNoLink;
+        LinkMiss miss = LinkMiss::no_link;
+    } memo_;
     table::Shard* shard_;
     table::EventRing* query_ring_;
     WorkerCounters* c_;

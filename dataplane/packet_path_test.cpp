@@ -130,6 +130,74 @@ TEST(PacketPath, Rfc6762Section11Checks) {
     EXPECT_EQ(f.shard.link_size(2), 1u);
 }
 
+// The worker's burst path: responses wait in the batch (views into the
+// frames) and reach the table together at flush, as handle() would have put
+// them there one by one.
+TEST(PacketPath, ReceiveBatchesResponsesUntilFlush) {
+    Fixture f;
+    const std::vector<std::vector<uint8_t>> frames = {
+        f.mdns(v4(192, 0, 2, 10), false, 255),
+        f.mdns(v6({0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}), true, 255),
+        f.mdns(v4(192, 0, 2, 10), false, 1),  // TTL 1: dropped, not batched
+        f.mdns(v4(198, 51, 100, 7), false, 64, 1, {10, 0}),
+        f.mdns(v4(192, 0, 2, 11), false, 255),  // same record as the first: a refresh
+    };
+    ResponseBatch batch;
+    std::vector<uint8_t> reply(256);
+    for (const auto& fr : frames) {
+        EXPECT_EQ(f.path->receive(fr, 0, {}, 1'000'000, reply, batch), 0u);
+    }
+    EXPECT_EQ(batch.n, 4u);
+    EXPECT_EQ(f.shard.size(), 0u);  // nothing ingested before the flush
+    f.path->flush(batch, 1'000'000);
+    EXPECT_EQ(batch.n, 0u);
+    EXPECT_EQ(f.shard.size(), 3u);
+    EXPECT_EQ(f.shard.link_size(0), 1u);
+    EXPECT_EQ(f.shard.link_size(1), 1u);
+    EXPECT_EQ(f.shard.link_size(2), 1u);
+    EXPECT_EQ(f.shard.counters().adds, 3u);
+    EXPECT_EQ(f.shard.counters().refreshes, 1u);
+    EXPECT_EQ(f.path_drop(PathDrop::ttl_not_255), 1u);
+    f.shard.for_each([&](const table::Shard::RecordInfo& r) {
+        if (r.link == 0) {
+            EXPECT_EQ(r.host->ip[15], 11);  // the later announcer
+        }
+    });
+}
+
+// A full batch is flushed before the next response joins it.
+TEST(PacketPath, FullBatchFlushesItself) {
+    Fixture f;
+    ResponseBatch batch;
+    std::vector<uint8_t> reply(256);
+    std::vector<std::vector<uint8_t>> frames;
+    for (size_t i = 0; i <= ResponseBatch::kMax; ++i) {
+        frames.push_back(f.mdns(v4(192, 0, 2, static_cast<uint8_t>(10 + i)), false, 255));
+    }
+    for (const auto& fr : frames) f.path->receive(fr, 0, {}, 1'000'000, reply, batch);
+    EXPECT_EQ(batch.n, 1u);
+    EXPECT_EQ(f.shard.counters().messages, ResponseBatch::kMax);
+    f.path->flush(batch, 1'000'000);
+    EXPECT_EQ(f.shard.counters().messages, ResponseBatch::kMax + 1);
+}
+
+// The remembered link lookup is keyed by port, VLANs, family and source.
+TEST(PacketPath, RememberedLinkLookupSeesEveryKeyField) {
+    Fixture f;
+    f.handle(f.mdns(v4(192, 0, 2, 10), false, 255));
+    f.handle(f.mdns(v4(192, 0, 2, 10), false, 255, 1, {99, 0}));  // same source, VLAN 99
+    EXPECT_EQ(f.path_drop(PathDrop::no_link), 1u);
+    f.handle(f.mdns(v4(192, 0, 2, 10), false, 255));
+    EXPECT_EQ(f.path_drop(PathDrop::no_link), 1u);
+    EXPECT_EQ(f.shard.counters().refreshes, 1u);
+    f.handle(f.mdns(v4(203, 0, 113, 9), false, 255));  // another source: off-link
+    EXPECT_EQ(f.path_drop(PathDrop::off_link_source), 1u);
+    const std::vector<uint8_t> other_port = f.mdns(v4(192, 0, 2, 10), false, 255);
+    std::vector<uint8_t> reply(256);
+    f.path->handle(other_port, 1, {}, 1'000'000, reply);  // no link on port 1
+    EXPECT_EQ(f.path_drop(PathDrop::no_link), 2u);
+}
+
 TEST(PacketPath, Ipv6LinkLocalSourceJoinsTheIpv6Link) {
     Fixture f;
     f.handle(f.mdns(v6({0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}), true, 255));

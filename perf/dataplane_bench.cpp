@@ -66,6 +66,7 @@
 
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/frame.hpp"
+#include "dataplane/learned_links.hpp"
 #include "stats/control_metrics.hpp"
 #include "stats/dataplane_metrics.hpp"
 #include "stats/exporter.hpp"
@@ -163,9 +164,7 @@ bool scan_capture(const std::string& path, Scan* scan, std::string* error) {
         return false;
     }
     scan->linktype = pcap_datalink(p);
-    using Segment = std::tuple<uint8_t, uint16_t, uint16_t, bool>;
-    std::set<std::tuple<uint8_t, uint16_t, uint16_t, bool, std::array<uint8_t, 16>>> subnets;
-    std::set<Segment> link_local_only;
+    dp::LinkLearner learner;  // the rule of `updproxy replay` without --config
     pcap_pkthdr* h;
     const u_char* data;
     int rc;
@@ -174,15 +173,7 @@ bool scan_capture(const std::string& path, Scan* scan, std::string* error) {
         scan->bytes += h->caplen;
         dp::FrameInfo f;
         if (dp::parse_frame(scan->linktype, {data, h->caplen}, f) != dp::DropReason::ok) continue;
-        if (f.src_port != 5353 && f.dst_port != 5353) continue;
-        const bool v6 = f.ip_version == 6;
-        if (dp::is_link_local(f.src.data(), v6)) {
-            link_local_only.insert({f.vlan_count, f.vlan[0], f.vlan[1], v6});
-            continue;
-        }
-        std::array<uint8_t, 16> net{};
-        std::memcpy(net.data(), f.src.data(), v6 ? 8 : 3);
-        subnets.insert({f.vlan_count, f.vlan[0], f.vlan[1], v6, net});
+        learner.see(f);
     }
     if (rc == -1) {
         *error = path + ": " + pcap_geterr(p);
@@ -190,34 +181,7 @@ bool scan_capture(const std::string& path, Scan* scan, std::string* error) {
         return false;
     }
     pcap_close(p);
-    std::set<Segment> covered;
-    for (const auto& k : subnets) {
-        dp::LinkSpec l;
-        l.vlan_count = std::get<0>(k);
-        l.vlan = {std::get<1>(k), std::get<2>(k)};
-        l.v6 = std::get<3>(k);
-        l.prefix = std::get<4>(k);
-        l.prefix_len = l.v6 ? 64 : 24;
-        covered.insert({l.vlan_count, l.vlan[0], l.vlan[1], l.v6});
-        scan->links.push_back(l);
-    }
-    for (const auto& seg : link_local_only) {
-        if (covered.count(seg)) continue;
-        dp::LinkSpec l;
-        l.vlan_count = std::get<0>(seg);
-        l.vlan = {std::get<1>(seg), std::get<2>(seg)};
-        l.v6 = std::get<3>(seg);
-        if (l.v6) {
-            l.prefix[0] = 0xFE;
-            l.prefix[1] = 0x80;
-            l.prefix_len = 10;
-        } else {
-            l.prefix[0] = 169;
-            l.prefix[1] = 254;
-            l.prefix_len = 16;
-        }
-        scan->links.push_back(l);
-    }
+    scan->links = learner.links();
     for (auto& l : scan->links) {
         std::string name;
         for (uint8_t i = 0; i < l.vlan_count; ++i) name += "vlan" + std::to_string(l.vlan[i]) + "-";
