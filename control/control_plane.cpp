@@ -131,6 +131,12 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const config::Config& cfg,
     cp->model_ = std::make_unique<ServiceModel>(std::move(pubs), cp->publisher_.get(),
                                                 cfg.publish.browse_ttl);
     cp->model_->attach(&cp->store_);
+    if (cp->engine_) {
+        // What the engine may converge (read-back, leftovers) is the links' subdomains.
+        for (uint16_t l = 0; l < cp->model_->link_count(); ++l) {
+            if (cp->model_->link(l).publish) cp->engine_->manage(cp->model_->link(l).subdomain);
+        }
+    }
     return cp;
 }
 
@@ -155,6 +161,7 @@ void ControlPlane::on_subdomain(uint16_t link, const LinkResult& r) {
         return;
     }
     publisher_->add_zone(r.update.server.zone);
+    engine_->manage(r.subdomain);
     std::vector<codec::Name> derived;
     if (register_reverse_ && r.reverse_server && r.reverse_server->source != ServerSource::none &&
         engine_->set_server(r.reverse_server->server, &err)) {

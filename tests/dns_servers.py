@@ -1,6 +1,7 @@
 """Real authoritative servers for system tests: BIND 9 (`named`) and Knot DNS
 (`knotd`), each on 127.0.0.1 at a free port, with a TSIG key that may update
-its zones and transfers open to 127.0.0.1.
+its zones and transfers open to 127.0.0.1 (unsigned, and signed with that
+key: the proxy reads its zones back with it).
 
     key = TsigKey.generate(workdir, "upd-key")        # tsig-keygen, hmac-sha256
     with Named(workdir, ["example.test."], key) as srv:   # or Knot(...)
@@ -285,7 +286,7 @@ class Knot(_Server):
     def write_config(self):
         d = self.dir
         zones = "".join(f"  - domain: {z}\n    file: \"{self.zone_file(z)}\"\n"
-                        f"    acl: [update, transfer]\n" for z in self.zones)
+                        f"    acl: [update, transfer, transfer-key]\n" for z in self.zones)
         with open(os.path.join(d, "knot.conf"), "w") as f:
             f.write(f"server:\n"
                     f"  rundir: \"{d}\"\n"
@@ -303,6 +304,11 @@ class Knot(_Server):
                     f"  - id: update\n"
                     f"    key: {self.key.name}\n"
                     f"    action: update\n"
+                    # The proxy reads its zones back with its UPDATE key
+                    # (a signed AXFR matches only a rule naming the key).
+                    f"  - id: transfer-key\n"
+                    f"    key: {self.key.name}\n"
+                    f"    action: transfer\n"
                     f"  - id: transfer\n"
                     f"    address: 127.0.0.1\n"
                     f"    action: transfer\n"

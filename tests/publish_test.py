@@ -356,19 +356,14 @@ SCENARIOS = {
 #           holds the old state.
 MODES = ("fresh", "change")
 
-# Known product issues, (server, scenario, mode) -> what goes wrong:
-#  - a TTL change of a record whose server state is unknown (a new process:
-#    the second replay of "change" mode) is sent as an RFC 2136 add of the
-#    same RR; BIND replaces the RRset's TTL, Knot 3.2.6 keeps the old one.
-#    A TTL change of a record the engine itself confirmed goes out as
-#    "delete RR" then "add RR" and works with both. Such a case prints XFAIL
-# and does not fail the test; if it passes, it prints XPASS and fails, so the
-# entry is removed when the product is fixed.
-KNOWN_ISSUES = {
-    ("knot", "b", "change"): ("TTL change across a restart not applied by Knot: the new process "
-                              "does not know the server holds the RR with another TTL and sends "
-                              "a plain add; Knot 3.2 keeps the old TTL"),
-}
+# Known product issues, (server, scenario, mode) -> what goes wrong. A case
+# listed here prints XFAIL and does not fail the test; if it passes, it
+# prints XPASS and fails, so the entry is removed when the product is fixed.
+# (Was: ("knot", "b", "change"), a TTL change across a restart not applied by
+# Knot, which keeps the old TTL on a plain add of the same RR. The engine now
+# reads the zone back at start (signed AXFR), knows the server holds the RR
+# with another TTL, and sends delete RR + add RR.)
+KNOWN_ISSUES = {}
 
 
 def replay_and_check(binary, srv, d, tag, capture, config, expected, problems):

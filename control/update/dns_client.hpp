@@ -104,6 +104,10 @@ public:
     // blocking. While idle it only notices a peer close.
     Event progress();
 
+    // A multi-message answer (AXFR): after a response, wait for the next
+    // message of the same exchange.
+    void expect_more() { busy_ = true; }
+
     int fd() const { return fd_; }
     short events() const;
     bool busy() const { return busy_; }

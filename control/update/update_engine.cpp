@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "codec/builder.hpp"
@@ -46,8 +47,26 @@ enum class Outcome : uint8_t {
     ambiguous,   // no trustworthy answer: may have been applied, retried
 };
 
+// UPDATE latency histogram bounds (seconds).
+constexpr double kLatencyBounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+
+// Answers that concern the message's content rather than the server or the
+// key: worth splitting the message to find the change they are about.
+bool splittable(uint16_t rc) {
+    return rc == codec::rcode::SERVFAIL || rc == codec::rcode::REFUSED ||
+           rc == codec::rcode::FORMERR || rc == codec::rcode::NOTZONE;
+}
+// Of those, the ones that are definitive for a change alone (counted failed
+// at once); SERVFAIL may be the server's trouble, counted only when other
+// changes of the same split went through.
+bool definitive(uint16_t rc) { return rc == codec::rcode::REFUSED || rc == codec::rcode::NOTZONE; }
+
+constexpr uint16_t kNoRcode = 0xFFFF;
+
 struct Flight {
     uint16_t id = 0;
+    std::chrono::steady_clock::time_point sent_at;
     std::vector<uint8_t> wire;
     std::vector<uint8_t> mac;
     bool via_stream = false;
@@ -76,6 +95,29 @@ struct Zone {
     uint64_t lease_next = 0;               // 0: not scheduled
     uint64_t reconcile_next = 0;
     int64_t clock_offset_s = 0;            // server clock - ours (from BADTIME)
+
+    // Splitting a rejected message (see ZoneStats::splits): at most this
+    // many changes per message (0: no limit); doubled after each success.
+    size_t split_limit = 0;
+    bool split_progress = false;           // a message succeeded since the split began
+    uint64_t hold_next = 0;                // earliest end of a hold seen by build()
+    bool all_held = false;                 // the last build found only held changes
+
+    // Read-back (AXFR).
+    std::vector<codec::Name> managed;      // subdomains (manage())
+    bool synced = false;                   // first read-back done, failed or not needed
+    uint64_t rb_due = 0;                   // next read-back (0: none scheduled)
+    bool rb_running = false;
+    std::unique_ptr<StreamChannel> xfr;
+    uint16_t xfr_id = 0;
+    std::vector<uint8_t> xfr_mac;
+    bool xfr_first = true;
+    int xfr_soa = 0;
+    uint64_t xfr_deadline = 0;
+    std::vector<PubRecord> xfr_records;
+
+    std::vector<uint64_t> latency_counts = std::vector<uint64_t>(std::size(kLatencyBounds) + 1);
+    double latency_sum = 0;
 };
 
 class Engine final : public UpdateEngine {
@@ -89,6 +131,7 @@ public:
     bool add(const codec::Name& zone, const PubRecord& r) override;
     bool remove(const codec::Name& zone, const PubRecord& r) override;
     void reconcile(const codec::Name& zone) override;
+    void manage(const codec::Name& subdomain) override;
     bool set_server(const ZoneServer& s, std::string* error) override;
     std::vector<PollFd> fds() const override;
     void on_ready(uint64_t now_ms) override;
@@ -107,21 +150,33 @@ private:
     void open_window(Zone& z, uint64_t now);
     // The size batches are built to (see try_send).
     size_t limit_for(const Zone& z) const {
-        return z.server.transport == Transport::udp && z.failures > 0 ? cfg_.udp_limit
-                                                                      : cfg_.max_message;
+        return z.server.transport == Transport::udp && (z.failures > 0 || z.split_limit != 0)
+                   ? cfg_.udp_limit
+                   : cfg_.max_message;
     }
     bool window_closed(const Zone& z, uint64_t now) const;
 
     void process_zone(Zone& z, uint64_t now);
     void poll_io(Zone& z, uint64_t now);
     void try_send(Zone& z, uint64_t now);
-    std::optional<Flight> build(Zone& z, size_t limit);
+    std::optional<Flight> build(Zone& z, size_t limit, uint64_t now);
     void transmit(Zone& z, uint64_t now);
     void stream_send(Zone& z, uint64_t now);
     void handle_stream_event(Zone& z, StreamChannel::Event ev, uint64_t now);
     void handle_response(Zone& z, std::span<const uint8_t> wire, bool via_stream, uint64_t now);
-    void finish(Zone& z, Outcome o, uint64_t now, std::string error = {});
+    void finish(Zone& z, Outcome o, uint64_t now, std::string error = {},
+                uint16_t rc = kNoRcode);
     size_t timeout_cost(const ZoneState& st, const Entry& e) const;
+    uint64_t grace_ms() const;
+    bool held(Zone& z, Entry& e, uint64_t now);
+
+    bool readback_possible(const Zone& z) const { return cfg_.read_back && !z.managed.empty(); }
+    void start_readback(Zone& z, uint64_t now);
+    void poll_xfr(Zone& z, uint64_t now);
+    bool xfr_message(Zone& z, std::span<const uint8_t> wire, uint64_t now);
+    void readback_done(Zone& z, uint64_t now, bool ok, std::string error = {});
+    bool in_scope(const Zone& z, const codec::Name& owner, uint16_t type,
+                  std::span<const uint8_t> rdata) const;
 
     UpdateConfig cfg_;
     std::vector<std::unique_ptr<Zone>> zones_;
@@ -258,6 +313,10 @@ bool Engine::set_server(const ZoneServer& zs, std::string* error) {
     old->clock_offset_s = 0;
     old->stats.reachable = false;
     old->state.mark_unverified();
+    // A transfer from the old server is worthless; read the new one back.
+    old->xfr.reset();
+    old->rb_running = false;
+    if (readback_possible(*old)) old->rb_due = now;
     open_window(*old, now);
     return true;
 }
@@ -265,8 +324,32 @@ bool Engine::set_server(const ZoneServer& zs, std::string* error) {
 void Engine::reconcile(const codec::Name& zone) {
     Zone* z = find(zone);
     if (z == nullptr) return;
+    if (readback_possible(*z)) {
+        if (!z->rb_running) z->rb_due = clock();
+        return;
+    }
     z->state.mark_unverified();
     open_window(*z, clock());
+}
+
+void Engine::manage(const codec::Name& subdomain) {
+    for (auto& z : zones_) {
+        // The subdomain itself, or its parent's browse PTRs, in this zone.
+        const bool below = subdomain.is_subdomain_of(z->server.zone);
+        const bool parent_here = subdomain.label_count() > 0 &&
+                                 subdomain.parent().is_subdomain_of(z->server.zone);
+        if (!below && !parent_here) continue;
+        if (std::find(z->managed.begin(), z->managed.end(), subdomain) != z->managed.end()) continue;
+        z->managed.push_back(subdomain);
+        // Read the new subdomain back (the first time: before any UPDATE).
+        if (cfg_.read_back && !z->rb_running) z->rb_due = clock();
+    }
+}
+
+uint64_t Engine::grace_ms() const {
+    if (cfg_.orphan_grace_ms != 0) return cfg_.orphan_grace_ms;
+    if (cfg_.reconcile_interval_s == 0) return 30'000;
+    return 1000ull * std::min<uint32_t>(cfg_.reconcile_interval_s, 30);
 }
 
 std::vector<UpdateEngine::PollFd> Engine::fds() const {
@@ -276,6 +359,9 @@ std::vector<UpdateEngine::PollFd> Engine::fds() const {
         if (z->udp.fd() >= 0) out.push_back({z->udp.fd(), POLLIN});
         if (z->stream && z->stream->connected() && z->stream->events() != 0) {
             out.push_back({z->stream->fd(), z->stream->events()});
+        }
+        if (z->xfr && z->xfr->connected() && z->xfr->events() != 0) {
+            out.push_back({z->xfr->fd(), z->xfr->events()});
         }
     }
     return out;
@@ -291,10 +377,18 @@ bool Engine::window_closed(const Zone& z, uint64_t now) const {
 uint64_t Engine::next_wakeup_ms(uint64_t now) const {
     uint64_t t = now + 60'000;  // nothing scheduled: an idle tick
     for (const auto& z : zones_) {
+        if (z->rb_running) {
+            t = std::min(t, z->xfr_deadline);
+        } else if (z->rb_due != 0) {
+            t = std::min(t, z->rb_due);
+        }
         if (z->flight) {
             t = std::min(t, z->flight->deadline);
+        } else if (z->rb_running || (!z->synced && readback_possible(*z))) {
+            // Nothing goes out before the read-back.
         } else if (z->state.queued_count() > 0) {
             uint64_t at = z->backoff_until;
+            if (z->all_held) at = std::max(at, z->hold_next);
             if (!window_closed(*z, now) && z->window_start) {
                 at = std::max(at, *z->window_start + cfg_.batch_window_ms);
             }
@@ -308,7 +402,8 @@ uint64_t Engine::next_wakeup_ms(uint64_t now) const {
 
 bool Engine::idle() const {
     for (const auto& z : zones_) {
-        if (z->flight) return false;
+        if (z->flight || z->rb_running) return false;
+        if (!z->synced && readback_possible(*z)) return false;
         // A zone backing off after a failure has its whole queue waiting for
         // the retry (changes beyond the first message's worth included), so
         // it is settled for now; otherwise every change must have had one try.
@@ -325,6 +420,11 @@ ZoneStats Engine::stats(const codec::Name& zone) const {
     s.confirmed = z->state.present_count();
     s.pending = z->state.queued_count() + z->state.in_flight_count();
     s.tcp_connects = z->stream ? z->stream->connects() : 0;
+    const uint64_t now = clock();
+    for (const Entry* e : z->state.pending()) s.held += e->rejections > 0 && e->hold_until > now;
+    s.latency_bounds.assign(std::begin(kLatencyBounds), std::end(kLatencyBounds));
+    s.latency_counts = z->latency_counts;
+    s.latency_sum = z->latency_sum;
     return s;
 }
 
@@ -339,7 +439,9 @@ void Engine::on_ready(uint64_t now) {
 }
 
 void Engine::process_zone(Zone& z, uint64_t now) {
+    if (!z.synced && !readback_possible(z)) z.synced = true;
     poll_io(z, now);
+    poll_xfr(z, now);
     if (z.flight && now >= z.flight->deadline) {
         ++z.stats.timeouts;
         z.stats.reachable = false;
@@ -357,10 +459,17 @@ void Engine::process_zone(Zone& z, uint64_t now) {
         open_window(z, now);
     }
     if (z.reconcile_next != 0 && now >= z.reconcile_next) {
-        z.state.mark_unverified();
+        if (readback_possible(z)) {
+            if (!z.rb_running) z.rb_due = now;
+        } else {
+            z.state.mark_unverified();
+        }
         z.reconcile_next = now + reconcile_ms(cfg_.reconcile_interval_s, uniform());
         open_window(z, now);
     }
+    // A read-back starts between messages, so the snapshot it reads has
+    // every answered change in it and none in flight.
+    if (z.rb_due != 0 && now >= z.rb_due && !z.flight && !z.rb_running) start_readback(z, now);
     try_send(z, now);
 }
 
@@ -433,7 +542,15 @@ size_t Engine::timeout_cost(const ZoneState& st, const Entry& e) const {
     return cost;
 }
 
-std::optional<Flight> Engine::build(Zone& z, size_t limit) {
+bool Engine::held(Zone& z, Entry& e, uint64_t now) {
+    if (e.hold_until > now) {
+        z.hold_next = z.hold_next == 0 ? e.hold_until : std::min(z.hold_next, e.hold_until);
+        return true;
+    }
+    return false;
+}
+
+std::optional<Flight> Engine::build(Zone& z, size_t limit, uint64_t now) {
     MessageParams mp;
     mp.zone = z.server.zone;
     mp.id = static_cast<uint16_t>(rng_());
@@ -448,7 +565,12 @@ std::optional<Flight> Engine::build(Zone& z, size_t limit) {
 
     Flight f;
     std::vector<const Entry*> touched;  // first entry of each RRset in the message
+    z.hold_next = 0;
+    size_t ready = 0;
     for (Entry* e : z.state.pending()) {
+        if (held(z, *e, now)) continue;
+        ++ready;
+        if (z.split_limit != 0 && f.changes.size() >= z.split_limit) break;
         const Need n = ZoneState::need(*e);
         const bool new_rrset =
             cfg_.timeout_rrs && (touched.empty() || touched.back()->rrset() != e->rrset());
@@ -465,6 +587,7 @@ std::optional<Flight> Engine::build(Zone& z, size_t limit) {
         if (n == Need::add) f.had_adds = true;
         if (new_rrset) touched.push_back(e);
     }
+    z.all_held = ready == 0;
     if (f.changes.empty()) return std::nullopt;
 
     // TIMEOUT RRs (draft-ietf-dnsop-update-timeout-01, method 1) per RRset
@@ -505,6 +628,7 @@ std::optional<Flight> Engine::build(Zone& z, size_t limit) {
 }
 
 void Engine::try_send(Zone& z, uint64_t now) {
+    if (z.rb_running || (!z.synced && readback_possible(z))) return;
     while (!z.flight && z.state.queued_count() > 0 && now >= z.backoff_until &&
            window_closed(z, now)) {
         const bool udp_zone = z.server.transport == Transport::udp;
@@ -514,12 +638,20 @@ void Engine::try_send(Zone& z, uint64_t now) {
         // what makes a backlog drain fast). After a failure a UDP zone retries
         // with UDP-sized messages, so a server whose TCP is broken still
         // gets everything, a message at a time.
-        std::optional<Flight> f = build(z, limit_for(z));
-        if (!f && limit_for(z) < cfg_.max_message) f = build(z, cfg_.max_message);
-        if (!f) f = build(z, 65535);
+        std::optional<Flight> f = build(z, limit_for(z), now);
+        if (!f && z.all_held) break;  // wake up at hold_next
+        if (!f && limit_for(z) < cfg_.max_message) f = build(z, cfg_.max_message, now);
+        if (!f) f = build(z, 65535, now);
         if (!f) {
             // Fits in no DNS message at all: give up on this change.
-            Entry* e = *z.state.pending().begin();
+            Entry* e = nullptr;
+            for (Entry* c : z.state.pending()) {
+                if (c->hold_until <= now) {
+                    e = c;
+                    break;
+                }
+            }
+            if (e == nullptr) break;
             z.state.park_stuck(e);
             ++z.stats.stuck;
             ++z.stats.failed_changes;
@@ -535,6 +667,7 @@ void Engine::try_send(Zone& z, uint64_t now) {
         if (z.failures > 0) ++z.stats.retries;
         z.flight = std::move(f);
         z.flight->via_stream = via_stream;
+        z.flight->sent_at = std::chrono::steady_clock::now();
         open_window(z, now);
         transmit(z, now);
     }
@@ -621,6 +754,14 @@ void Engine::handle_response(Zone& z, std::span<const uint8_t> wire, bool via_st
         }
     }
     ++z.stats.responses[std::min<uint16_t>(rc, 23)];
+    {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          f.sent_at).count();
+        size_t b = 0;
+        while (b < std::size(kLatencyBounds) && secs > kLatencyBounds[b]) ++b;
+        ++z.latency_counts[b];
+        z.latency_sum += secs;
+    }
     Outcome o;
     switch (rc) {
         case codec::rcode::NOERROR:
@@ -651,13 +792,55 @@ void Engine::handle_response(Zone& z, std::span<const uint8_t> wire, bool via_st
         z.stats.lease_echoed = echoed.has_value();
     }
     finish(z, o, now,
-           o == Outcome::applied ? std::string() : "server answered " + std::string(codec::rcode_name(rc)));
+           o == Outcome::applied ? std::string() : "server answered " + std::string(codec::rcode_name(rc)),
+           rc);
 }
 
-void Engine::finish(Zone& z, Outcome o, uint64_t now, std::string error) {
+void Engine::finish(Zone& z, Outcome o, uint64_t now, std::string error, uint16_t rc) {
     Flight f = std::move(*z.flight);
     z.flight.reset();
+    if (o != Outcome::applied && rc != kNoRcode && splittable(rc)) {
+        if (f.changes.size() > 1) {
+            // Split: the first half goes next, at once; the rest follows.
+            if (z.split_limit == 0) z.split_progress = false;
+            z.split_limit = (f.changes.size() + 1) / 2;
+            ++z.stats.splits;
+            for (Entry* e : f.changes) z.state.fail(e, false);
+            z.stats.last_error = std::move(error);
+            open_window(z, now);
+            return;
+        }
+        // One change, rejected alone: hold it back with its own backoff.
+        Entry* e = f.changes.front();
+        ++e->rejections;
+        e->hold_until = now + backoff_ms(e->rejections, cfg_.retry_initial_ms, cfg_.retry_max_ms, uniform());
+        if (!e->failure_counted && (definitive(rc) || z.split_progress)) {
+            e->failure_counted = true;
+            ++failed_changes_;
+            ++z.stats.failed_changes;
+        }
+        z.stats.last_error = std::move(error) + " for " + e->owner.to_string() + " " +
+                             codec::type_name(e->type);
+        const bool go_on = z.split_limit != 0 && z.split_progress;
+        if (!go_on) {
+            // Nothing got through: maybe the server, not the change. Back
+            // off, and let the other changes go first when it ends (no
+            // change starves behind one that is always rejected).
+            ++z.failures;
+            z.backoff_until =
+                now + backoff_ms(z.failures, cfg_.retry_initial_ms, cfg_.retry_max_ms, uniform());
+            e->hold_until = std::max(e->hold_until, z.backoff_until + 1);
+        }
+        z.state.fail(e, false);  // may erase e (its desire changed meanwhile)
+        open_window(z, now);
+        return;
+    }
     if (o == Outcome::applied) {
+        if (z.split_limit != 0) {
+            z.split_progress = true;
+            z.split_limit *= 2;
+            if (z.split_limit >= 4096) z.split_limit = 0;
+        }
         for (Entry* e : f.changes) z.state.confirm(e);
         for (auto& [rrset, rds] : f.timeouts) {
             if (rds.empty()) {
@@ -695,6 +878,163 @@ void Engine::finish(Zone& z, Outcome o, uint64_t now, std::string error) {
         z.backoff_until = now + backoff_ms(z.failures, cfg_.retry_initial_ms, cfg_.retry_max_ms, uniform());
         z.stats.last_error = std::move(error);
     }
+    open_window(z, now);
+}
+
+// ---- read-back -------------------------------------------------------------------------------
+
+bool Engine::in_scope(const Zone& z, const codec::Name& owner, uint16_t type,
+                      std::span<const uint8_t> rdata) const {
+    namespace t = codec::rrtype;
+    if (type != t::A && type != t::AAAA && type != t::PTR && type != t::SRV && type != t::TXT) {
+        return false;
+    }
+    for (const codec::Name& sub : z.managed) {
+        // Below the subdomain, never at it (its apex records are not ours).
+        if (owner.label_count() > sub.label_count() && owner.is_subdomain_of(sub)) return true;
+    }
+    if (type != t::PTR || owner.label_count() < 3) return false;
+    // The parent's browse PTRs (draft §3.3) naming one of our subdomains.
+    auto is = [](std::span<const uint8_t> l, std::string_view s) {
+        return l.size() == s.size() && std::equal(l.begin(), l.end(), s.begin(), [](uint8_t a, char b) {
+                   return codec::ascii_lower(a) == static_cast<uint8_t>(b);
+               });
+    };
+    const std::span<const uint8_t> l0 = owner.label(0);
+    if (!(is(l0, "b") || is(l0, "lb")) || !is(owner.label(1), "_dns-sd") || !is(owner.label(2), "_udp")) {
+        return false;
+    }
+    codec::Result<codec::Name> target = codec::Name::from_wire(rdata);
+    if (!target.ok()) return false;
+    return std::find(z.managed.begin(), z.managed.end(), *target) != z.managed.end();
+}
+
+void Engine::start_readback(Zone& z, uint64_t now) {
+    z.rb_due = 0;
+    std::vector<uint8_t> q(512 + (cfg_.key ? tsig_size(*cfg_.key) : 0));
+    codec::Builder b(q);
+    z.xfr_id = static_cast<uint16_t>(rng_());
+    b.set_id(z.xfr_id);
+    if (!b.add_question(z.server.zone, codec::rrtype::AXFR, codec::rrclass::IN).ok()) {
+        readback_done(z, now, false, "read-back: cannot build the AXFR query");
+        return;
+    }
+    size_t len = b.size();
+    z.xfr_mac.clear();
+    if (cfg_.key) {
+        codec::TsigSignParams sp;
+        sp.time_signed = static_cast<uint64_t>(static_cast<int64_t>(unix_now()) + z.clock_offset_s);
+        codec::Result<size_t> n = codec::tsig_sign(q, len, *cfg_.key, sp, &z.xfr_mac);
+        if (!n.ok()) {
+            readback_done(z, now, false, "read-back: cannot sign the AXFR query");
+            return;
+        }
+        len = *n;
+    }
+    q.resize(len);
+    // Its own connection: the UPDATE stream stays free of transfer traffic.
+    z.xfr = std::make_unique<StreamChannel>(
+        z.ep, z.server.transport == Transport::tls ? z.tls : nullptr, z.server.tls_name);
+    z.xfr->send(q);
+    z.rb_running = true;
+    z.xfr_first = true;
+    z.xfr_soa = 0;
+    z.xfr_records.clear();
+    z.xfr_deadline = now + cfg_.response_timeout_ms;
+    poll_xfr(z, now);
+}
+
+void Engine::poll_xfr(Zone& z, uint64_t now) {
+    // Bounded: one transfer message per turn is at most 64 KiB.
+    for (int i = 0; z.rb_running && i < 4096; ++i) {
+        StreamChannel::Event ev = z.xfr->progress();
+        if (ev.kind == StreamChannel::Event::Kind::none) break;
+        if (ev.kind == StreamChannel::Event::Kind::error) {
+            readback_done(z, now, false, "read-back (AXFR): " + ev.error);
+            return;
+        }
+        if (!xfr_message(z, ev.data, now)) return;  // finished or failed
+        z.xfr->expect_more();
+        z.xfr_deadline = now + cfg_.response_timeout_ms;
+    }
+    if (z.rb_running && now >= z.xfr_deadline) {
+        readback_done(z, now, false,
+                      "read-back (AXFR): no answer within " + std::to_string(cfg_.response_timeout_ms) + " ms");
+    }
+}
+
+bool Engine::xfr_message(Zone& z, std::span<const uint8_t> wire, uint64_t now) {
+    codec::ParseOptions po;
+    po.timeout_type = cfg_.timeout_type;
+    codec::Result<codec::Message> m = codec::Message::parse(wire, po);
+    if (!m.ok() || m->header().id != z.xfr_id || !m->header().qr()) {
+        readback_done(z, now, false, "read-back (AXFR): malformed or mismatched answer");
+        return false;
+    }
+    if (m->header().rcode() != codec::rcode::NOERROR) {
+        readback_done(z, now, false,
+                      "read-back (AXFR) refused: " + std::string(codec::rcode_name(m->header().rcode())));
+        return false;
+    }
+    if (cfg_.key) {
+        // RFC 8945 §5.3.1: the first answer is signed over the request's MAC,
+        // each further one over the previous MAC with the timers only.
+        // (Unsigned intermediate messages are allowed by the RFC; BIND and
+        // Knot sign every one, and an unverifiable one fails the read-back.)
+        const std::vector<codec::TsigKey> keys{*cfg_.key};
+        codec::TsigVerifyParams vp;
+        vp.now = static_cast<uint64_t>(static_cast<int64_t>(unix_now()) + z.clock_offset_s);
+        vp.request_mac = z.xfr_mac;
+        vp.timers_only = !z.xfr_first;
+        codec::Result<codec::TsigVerified> v = codec::tsig_verify(*m, keys, vp);
+        if (!v.ok() || v->error != 0) {
+            readback_done(z, now, false,
+                          "read-back (AXFR): answer TSIG does not verify: " +
+                              std::string(v.ok() ? codec::rcode_name(v->error) : codec::reason_name(v.reason())));
+            return false;
+        }
+        z.xfr_mac = v->mac;
+    }
+    z.xfr_first = false;
+    std::vector<uint8_t> rd(65535);
+    for (const codec::RrView& rr : m->answers()) {
+        if (rr.type == codec::rrtype::SOA) {
+            ++z.xfr_soa;
+            continue;
+        }
+        if (rr.rrclass() != codec::rrclass::IN) continue;
+        codec::Result<size_t> n = rr.rdata_uncompressed(rd);
+        if (!n.ok()) continue;
+        const std::span<const uint8_t> rdata(rd.data(), *n);
+        codec::Name owner = rr.owner.to_name();
+        if (!in_scope(z, owner, rr.type, rdata)) continue;
+        z.xfr_records.push_back({std::move(owner), rr.type, rr.ttl,
+                                 std::vector<uint8_t>(rdata.begin(), rdata.end())});
+    }
+    if (z.xfr_soa >= 2) {
+        readback_done(z, now, true);
+        return false;
+    }
+    return true;
+}
+
+void Engine::readback_done(Zone& z, uint64_t now, bool ok, std::string error) {
+    if (z.xfr) z.xfr->close();
+    z.xfr.reset();
+    z.rb_running = false;
+    z.synced = true;
+    if (ok) {
+        ++z.stats.readbacks;
+        z.stats.leftovers += z.state.apply_readback(z.xfr_records, now + grace_ms());
+    } else {
+        // The server keeps its content to itself: re-send everything desired
+        // (adds are idempotent), as without read-back.
+        ++z.stats.readback_failures;
+        z.stats.last_error = std::move(error);
+        z.state.mark_unverified();
+    }
+    z.xfr_records.clear();
+    z.xfr_records.shrink_to_fit();
     open_window(z, now);
 }
 

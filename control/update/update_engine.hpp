@@ -88,7 +88,17 @@ struct UpdateConfig {
     uint32_t retry_initial_ms = 500;
     uint32_t retry_max_ms = 30'000;
     uint32_t response_timeout_ms = 2000;
-    uint32_t reconcile_interval_s = 300; // full re-send of desired state; 0 = only at lease refresh
+    uint32_t reconcile_interval_s = 300; // read-back (or full re-send) period; 0 = only at lease refresh
+    // Read-back: for zones holding a managed subdomain (manage()), the engine
+    // reads the zone (AXFR, TSIG-signed, over the zone's TCP or TLS) before
+    // its first UPDATE and at every reconciliation, and converges it to the
+    // desired state under the managed names only. A server that refuses the
+    // transfer gets the full re-send instead.
+    bool read_back = true;
+    // How long a record found under a managed name that the proxy does not
+    // want waits before its removal (the links are being relearned after a
+    // restart); 0: min(reconcile_interval_s, 30) s, 30 s without reconcile.
+    uint32_t orphan_grace_ms = 0;
 
     // Tests: the monotonic clock (ms) add()/remove() use to open a batching
     // window; it must be the clock the caller passes to on_ready(). Empty:
@@ -119,6 +129,21 @@ struct ZoneStats {
     uint64_t connection_failures = 0; // UDP socket errors (ICMP), TCP/TLS connect/IO errors
     uint64_t tcp_connects = 0;        // TCP/TLS connections opened (persistence check)
     uint64_t stuck = 0;               // changes too large for any message (counted failed)
+    // A message the server rejected as a whole (SERVFAIL, REFUSED, FORMERR,
+    // NOTZONE) with more than one change is split in two and each half
+    // retried at once, so one change the server will not take (an RRset over
+    // BIND's max-records-per-type) is isolated and held back with its own
+    // backoff while the others land.
+    uint64_t splits = 0;
+    uint64_t held = 0;                // changes isolated and held back now
+    uint64_t readbacks = 0, readback_failures = 0;  // zone read-backs (AXFR)
+    uint64_t leftovers = 0;           // records adopted from the server by read-backs
+    // Time from sending an UPDATE to its answer (answered messages only):
+    // cumulative-free bucket counts for latency_bounds (seconds), one more
+    // for +Inf, and the sum in seconds.
+    std::vector<double> latency_bounds;
+    std::vector<uint64_t> latency_counts;
+    double latency_sum = 0;
     std::string last_error;           // the latest failure, for logs
 };
 
@@ -133,8 +158,15 @@ public:
     // Adding a record that is already desired with another TTL is a TTL change.
     virtual bool add(const codec::Name& zone, const PubRecord& r) = 0;
     virtual bool remove(const codec::Name& zone, const PubRecord& r) = 0;
-    // Forget what the server confirmed and re-send everything desired.
+    // Resynchronise: read the zone back (when it holds a managed name and
+    // the server allows the transfer) and send the difference; otherwise
+    // forget what the server confirmed and re-send everything desired.
     virtual void reconcile(const codec::Name& zone) = 0;
+    // A subdomain the proxy publishes (a link's): records under it of the
+    // types the proxy publishes (A, AAAA, PTR, SRV, TXT), and the parent's
+    // b/lb._dns-sd._udp PTRs naming it, are the proxy's to converge. Call
+    // before the first on_ready(). Nothing outside these is ever removed.
+    virtual void manage(const codec::Name& subdomain) = 0;
     // Run-time server discovery (draft §5.1): adds `s.zone` with this server,
     // or replaces the server of a zone already known. A replaced server gets
     // the whole desired state again (an answer in flight to the old one counts

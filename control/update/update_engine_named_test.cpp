@@ -588,4 +588,75 @@ TEST_F(NamedUpdate, ThroughputBatchedVersusOnePerMessage) {
 }
 
 }  // namespace
+// A restart of the proxy: a new engine finds the zone as an earlier run
+// left it (read back by a TSIG-signed AXFR) and converges it exactly: a
+// service withdrawn meanwhile goes (after the grace), a TXT changed
+// meanwhile is replaced at once (no pile-up), a TTL changed meanwhile is
+// applied, a subtype PTR of a live instance stays, nothing else under the
+// subdomain is touched outside it.
+TEST_F(NamedUpdate, ReadBackAfterRestartConvergesExactly) {
+    const Name sub = N("t-readback.lab.example.test.");
+    const std::string base = "t-readback.lab.example.test.";
+    auto subtype = [&](int i) {
+        return PubRecord{N("_color._sub._ipp._tcp." + base), rrtype::PTR, 120,
+                         codec::rdata::name(N("Printer\\032" + std::to_string(i) + "._ipp._tcp." + base))};
+    };
+    auto e1 = make(config());
+    ASSERT_TRUE(e1);
+    Content first;
+    add_all(*e1, instances("t-readback", 0, 4), &first);
+    add_all(*e1, {subtype(1), subtype(3)}, &first);
+    ASSERT_TRUE(drive({e1.get()}, [&] { return converged(*e1); }));
+    ASSERT_EQ(server_content(sub), first);
+    e1.reset();  // the proxy stops
+
+    // What the links say after the restart.
+    std::vector<PubRecord> now = instances("t-readback", 0, 1);             // unchanged
+    for (PubRecord& r : instance("t-readback", 1, 240)) now.push_back(r);   // TTL changed
+    std::vector<PubRecord> two = instance("t-readback", 2);
+    const std::string_view newtxt[] = {"txtvers=1", "rp=moved"};
+    two[2].rdata = codec::rdata::txt(newtxt);                             // TXT changed
+    for (PubRecord& r : two) now.push_back(r);
+    // Instance 3 was withdrawn while the proxy was down.
+
+    UpdateConfig c = config();
+    c.orphan_grace_ms = 1500;
+    auto e2 = make(c);
+    ASSERT_TRUE(e2);
+    e2->manage(sub);
+    Content want;
+    add_all(*e2, now, &want);
+    want[key_of(subtype(1).owner, rrtype::PTR, subtype(1).rdata)] = 120;  // kept: instance 1 lives
+    // One TTL per RRset on the server (RFC 2181 §5.2): the shared PTR
+    // RRset's TTL is one of its records' (which one is the server's and the
+    // order's business), so it is not compared.
+    const std::string ptr_rrset = upd::rrset_key(now[0].owner, rrtype::PTR);
+    auto unify = [&](Content got) {
+        for (auto& [k, ttl] : got) {
+            if (k.rfind(ptr_rrset, 0) == 0) ttl = 0;
+        }
+        return got;
+    };
+    want = unify(want);
+    const uint64_t t0 = mono_ms();
+    // Before the grace ends: the new TXT replaced the old one already, the
+    // TTL change is applied, nothing piled up; the leftovers still wait.
+    ASSERT_TRUE(drive({e2.get()}, [&] { return converged(*e2); }, 5000));
+    if (mono_ms() - t0 < 1200) {
+        Content mid = server_content(sub);
+        const PubRecord old_txt = instance("t-readback", 2)[2];
+        EXPECT_EQ(mid.count(key_of(old_txt.owner, rrtype::TXT, old_txt.rdata)), 0u) << show(mid, 40);
+        const PubRecord srv3 = instance("t-readback", 3)[1];
+        EXPECT_EQ(mid.count(key_of(srv3.owner, rrtype::SRV, srv3.rdata)), 1u) << "removed before the grace";
+    }
+    // After the grace: exactly the live set, with the new TTLs.
+    ASSERT_TRUE(drive({e2.get()}, [&] { return unify(server_content(sub)) == want; }, 8000))
+        << show(server_content(sub), 40) << "\nwant " << show(want, 40);
+    const ZoneStats s = e2->stats(kZone);
+    EXPECT_GE(s.readbacks, 1u);
+    EXPECT_EQ(s.readback_failures, 0u) << s.last_error;
+    EXPECT_EQ(s.leftovers, 8u);  // instance 3 (5), its subtype PTR, the old TXT, instance 1's subtype PTR
+    EXPECT_EQ(e2->failed_changes(), 0u);
+}
+
 }  // namespace updproxy::control

@@ -473,29 +473,136 @@ TEST_F(EngineTest, RefusedCountsFailedOnceAndRetriesWithBackoff) {
     make();
     ASSERT_TRUE(eng->add(kZone, rec_a("h1", 1)));
     ASSERT_TRUE(eng->add(kZone, rec_a("h2", 2)));
-    ASSERT_TRUE(run_until([this] { return server.requests.size() >= 1 && eng->idle(); }));
+    // The message is split to find which change is refused; each change,
+    // refused alone, is counted once (REFUSED is definitive).
+    ASSERT_TRUE(run_until([this] { return eng->failed_changes() >= 2 && eng->idle(); }));
     EXPECT_EQ(eng->failed_changes(), 2u);
+    EXPECT_EQ(data_updates(server.requests[0]), 2u);
+    EXPECT_EQ(data_updates(server.requests[1]), 1u);
+    EXPECT_EQ(st().splits, 1u);
     EXPECT_TRUE(eng->idle());  // waiting for a retry is idle
     EXPECT_EQ(st().pending, 2u);
-    ASSERT_TRUE(run_until([this] { return server.requests.size() >= 6; }));
+    EXPECT_EQ(st().held, 2u);
+    ASSERT_TRUE(run_until([this] { return server.requests.size() >= 20; }));
     EXPECT_EQ(eng->failed_changes(), 2u);  // counted once per change
     const ZoneStats s = st();
     EXPECT_EQ(s.responses[rcode::REFUSED], server.requests.size());
     EXPECT_GE(s.retries, 5u);
     EXPECT_NE(s.last_error.find("REFUSED"), std::string::npos) << s.last_error;
-    // Exponential: ~500, ~1000, ~2000, then capped at 4000 (±20%).
-    const std::vector<std::pair<uint64_t, uint64_t>> bounds{{400, 600}, {800, 1200}, {1600, 2400},
-                                                            {3200, 4000}, {3200, 4000}};
-    for (size_t i = 0; i < bounds.size(); ++i) {
-        const uint64_t gap = request_times[i + 1] - request_times[i];
-        EXPECT_GE(gap, bounds[i].first) << i;
-        EXPECT_LE(gap, bounds[i].second) << i;
+    // Each change alone, with its own exponential backoff: ~500, ~1000,
+    // ~2000, then capped at 4000 (-20%); the zone's backoff can only add.
+    std::map<std::string, std::vector<uint64_t>> attempts;
+    for (size_t i = 1; i < server.requests.size(); ++i) {
+        const auto u = updates_of(server.requests[i]);
+        ASSERT_EQ(data_updates(server.requests[i]), 1u) << i;
+        attempts[u.front().owner.to_string()].push_back(request_times[i]);
     }
-    // The server comes round: confirmed, backoff reset.
+    ASSERT_EQ(attempts.size(), 2u);
+    const uint64_t lower[] = {400, 800, 1600, 3200, 3200};
+    for (const auto& [owner, times] : attempts) {
+        ASSERT_GE(times.size(), 4u) << owner;
+        for (size_t i = 0; i + 1 < times.size() && i < std::size(lower); ++i) {
+            const uint64_t gap = times[i + 1] - times[i];
+            EXPECT_GE(gap, lower[i]) << owner << " attempt " << i;
+            EXPECT_LE(gap, 8000u) << owner << " attempt " << i;
+        }
+    }
+    // The server comes round: confirmed.
     answer = [](const codec::Message&, const FakeRequest&) { return FakeAnswer{}; };
     ASSERT_TRUE(run_idle());
     EXPECT_EQ(st().confirmed, 2u);
+    EXPECT_EQ(st().held, 0u);
     EXPECT_EQ(eng->failed_changes(), 2u);
+}
+
+// One change the server will not take (BIND max-records-per-type answers
+// SERVFAIL for the whole message): the batch is split until that change is
+// alone; every other change lands, the offender is counted once and retried
+// later with its own backoff, and lands when the server takes it.
+TEST_F(EngineTest, RejectedChangeIsIsolatedAndTheRestLands) {
+    cfg.retry_initial_ms = 500;
+    cfg.retry_max_ms = 4000;
+    bool refuse = true;
+    const Name bad = N("h13.lab.example.test.");
+    answer = [&](const codec::Message&, const FakeRequest& r) {
+        FakeAnswer a;
+        for (const Upd& u : updates_of(r)) {
+            if (refuse && u.owner == bad) a.rcode = rcode::SERVFAIL;
+        }
+        return a;
+    };
+    make();
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_TRUE(eng->add(kZone, rec_a("h" + std::to_string(i), static_cast<uint8_t>(i))));
+    }
+    ASSERT_TRUE(run_until([this] { return st().confirmed == 39u && eng->failed_changes() == 1u; }));
+    const ZoneStats s = st();
+    EXPECT_GE(s.splits, 1u);
+    EXPECT_EQ(s.held, 1u);
+    EXPECT_EQ(s.pending, 1u);
+    EXPECT_NE(s.last_error.find("h13.lab.example.test."), std::string::npos) << s.last_error;
+    EXPECT_NE(s.last_error.find("SERVFAIL"), std::string::npos) << s.last_error;
+    // Binary splitting: a handful of messages, not one per change.
+    EXPECT_LE(server.requests.size(), 20u);
+    // Retried alone later, still counted once.
+    const size_t before = server.requests.size();
+    ASSERT_TRUE(run_until([&] { return server.requests.size() >= before + 3; }));
+    for (size_t i = before; i < server.requests.size(); ++i) {
+        const auto u = updates_of(server.requests[i]);
+        ASSERT_EQ(data_updates(server.requests[i]), 1u);
+        EXPECT_EQ(u.front().owner, bad);
+    }
+    EXPECT_GE(request_times[before + 2] - request_times[before + 1], 800u);
+    EXPECT_EQ(eng->failed_changes(), 1u);
+    refuse = false;
+    ASSERT_TRUE(run_idle());
+    EXPECT_EQ(st().confirmed, 40u);
+    EXPECT_EQ(st().held, 0u);
+    // Back to full batches afterwards.
+    for (int i = 40; i < 100; ++i) {
+        ASSERT_TRUE(eng->add(kZone, rec_a("h" + std::to_string(i), static_cast<uint8_t>(i))));
+    }
+    const size_t mark = server.requests.size();
+    ASSERT_TRUE(run_idle());
+    EXPECT_LE(server.requests.size() - mark, 2u);
+}
+
+// A server that rejects everything: splitting must not turn into one
+// message per change at full speed; the zone backs off once nothing lands.
+TEST_F(EngineTest, RejectingEverythingBacksOffInsteadOfSplittingForever) {
+    cfg.retry_initial_ms = 500;
+    cfg.retry_max_ms = 4000;
+    answer = [](const codec::Message&, const FakeRequest&) {
+        FakeAnswer a;
+        a.rcode = rcode::SERVFAIL;
+        return a;
+    };
+    make();
+    for (int i = 0; i < 64; ++i) {
+        ASSERT_TRUE(eng->add(kZone, rec_a("h" + std::to_string(i), static_cast<uint8_t>(i))));
+    }
+    const uint64_t t0 = now;
+    ASSERT_TRUE(run_until([&] { return now >= t0 + 10'000; }, 1000));
+    // 1 + 6 splits down to one change, then one single change per backoff.
+    EXPECT_LE(server.requests.size(), 7u + 10u);
+    EXPECT_EQ(eng->failed_changes(), 0u);  // nothing proves a change guilty
+}
+
+TEST_F(EngineTest, LatencyHistogramCountsAnsweredMessages) {
+    make();
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(eng->add(kZone, rec_a("h" + std::to_string(i), static_cast<uint8_t>(i))));
+        ASSERT_TRUE(run_idle());
+    }
+    const ZoneStats s = st();
+    ASSERT_EQ(s.latency_counts.size(), s.latency_bounds.size() + 1);
+    uint64_t n = 0;
+    for (uint64_t c : s.latency_counts) n += c;
+    EXPECT_EQ(n, 3u);
+    EXPECT_EQ(s.messages_sent, 3u);
+    EXPECT_GT(s.latency_sum, 0.0);
+    EXPECT_LT(s.latency_sum, 3.0);
+    for (size_t i = 1; i < s.latency_bounds.size(); ++i) EXPECT_LT(s.latency_bounds[i - 1], s.latency_bounds[i]);
 }
 
 TEST_F(EngineTest, ServfailIsRetriedNotFailed) {

@@ -1,5 +1,8 @@
 #include "control/update/zone_state.hpp"
 
+#include <iterator>
+
+#include "codec/types.hpp"
 #include "control/update/record_key.hpp"
 
 namespace updproxy::control::upd {
@@ -86,8 +89,71 @@ void ZoneState::settle(Entry& e) {
     enqueue(e);
 }
 
+bool ZoneState::unique_type(uint16_t type) {
+    return type == codec::rrtype::SRV || type == codec::rrtype::TXT || type == codec::rrtype::A ||
+           type == codec::rrtype::AAAA;
+}
+
+void ZoneState::release_leftovers(const Entry& e) {
+    const std::string_view rrset = e.rrset();
+    for (auto it = entries_.lower_bound(rrset);
+         it != entries_.end() && std::string_view(it->first).substr(0, rrset.size()) == rrset;) {
+        Entry& o = it->second;
+        ++it;  // settle() may erase o
+        if (&o == &e || !o.adopted || o.desired || o.hold_until == 0) continue;
+        o.hold_until = 0;
+        settle(o);
+    }
+}
+
+bool ZoneState::subtype_ptr(const Entry& e) {
+    if (e.type != codec::rrtype::PTR || e.owner.label_count() < 3) return false;
+    const std::span<const uint8_t> l1 = e.owner.label(1);
+    static constexpr std::string_view kSub = "_sub";
+    return l1.size() == kSub.size() &&
+           std::equal(l1.begin(), l1.end(), kSub.begin(),
+                      [](uint8_t a, char b) { return codec::ascii_lower(a) == static_cast<uint8_t>(b); });
+}
+
+std::string ZoneState::target_srv_rrset(const Entry& e) const {
+    codec::Result<codec::Name> t = codec::Name::from_wire(e.rdata);
+    return t.ok() ? rrset_key(*t, codec::rrtype::SRV) : std::string();
+}
+
+void ZoneState::keep_subtypes(std::string_view srv_rrset, bool keep) {
+    for (size_t i = 0; i < subtypes_.size();) {
+        auto it = entries_.find(subtypes_[i]);
+        if (it == entries_.end() || (!it->second.adopted && !it->second.kept)) {
+            subtypes_[i] = std::move(subtypes_.back());  // gone, or the caller's now
+            subtypes_.pop_back();
+            continue;
+        }
+        Entry& e = it->second;
+        ++i;
+        if (target_srv_rrset(e) != srv_rrset) continue;
+        if (keep && e.adopted && !e.desired) {
+            dequeue(e);
+            e.adopted = false;
+            e.kept = true;
+            e.hold_until = 0;
+            e.desired = true;
+            e.desired_ttl = e.server == ServerState::present ? e.server_ttl : 120;
+            ++desired_;
+            settle(e);
+        } else if (!keep && e.kept) {
+            dequeue(e);
+            e.kept = false;
+            e.desired = false;
+            e.retry = false;
+            --desired_;
+            settle(e);  // may erase e
+        }
+    }
+}
+
 void ZoneState::set_desired(const PubRecord& r) {
     Entry& e = entry_for(r);
+    e.kept = false;  // the caller's from now on
     const bool changed = !e.desired || e.desired_ttl != r.ttl;
     // Keep the caller's spelling for the wire (case is preserved by servers).
     e.owner = r.owner;
@@ -98,10 +164,16 @@ void ZoneState::set_desired(const PubRecord& r) {
     e.retry = false;
     e.failure_counted = false;
     e.stuck = false;
+    e.hold_until = 0;
+    e.rejections = 0;
+    e.adopted = false;
     if (!e.desired) ++desired_;
     e.desired = true;
     e.desired_ttl = r.ttl;
+    const std::string srv = e.type == codec::rrtype::SRV ? std::string(e.rrset()) : std::string();
     settle(e);
+    if (unique_type(e.type)) release_leftovers(e);  // (settle keeps desired entries)
+    if (!srv.empty() && !subtypes_.empty()) keep_subtypes(srv, true);
 }
 
 void ZoneState::clear_desired(const PubRecord& r) {
@@ -113,9 +185,83 @@ void ZoneState::clear_desired(const PubRecord& r) {
     e.retry = false;
     e.failure_counted = false;
     e.stuck = false;
+    e.hold_until = 0;
+    e.rejections = 0;
     e.desired = false;
+    e.kept = false;
     --desired_;
-    settle(e);
+    const std::string srv = e.type == codec::rrtype::SRV ? std::string(e.rrset()) : std::string();
+    settle(e);  // may erase e
+    if (!srv.empty() && !subtypes_.empty()) keep_subtypes(srv, false);
+}
+
+size_t ZoneState::apply_readback(const std::vector<PubRecord>& held, uint64_t orphan_hold_until) {
+    for (auto& [k, e] : entries_) e.seen = false;
+    size_t adopted = 0;
+    std::map<std::string, std::set<uint32_t>> rrset_ttls;  // desired TTLs of shared RRsets
+    for (const PubRecord& r : held) {
+        // Only records this run never wanted are leftovers: one it stopped
+        // wanting has its removal queued already, without grace.
+        const bool known = find(r) != nullptr;
+        Entry& e = entry_for(r);
+        e.seen = true;
+        if (e.in_flight) continue;  // its answer decides
+        if (!known) {
+            // A leftover: removed after the grace (first attempt or not, it
+            // does not keep the engine busy).
+            dequeue(e);
+            e.owner = r.owner;
+            e.rdata = r.rdata;
+            e.adopted = true;
+            e.retry = true;
+            e.hold_until = orphan_hold_until;
+            ++adopted;
+            if (subtype_ptr(e)) subtypes_.emplace_back(e.key);
+        }
+        // A shared RRset (PTR) has one TTL on the server, the latest added
+        // (RFC 2181 §5.2): when it is the TTL of any record of ours in that
+        // RRset, there is no change to make (else each reconciliation would
+        // flap it between the records' TTLs).
+        uint32_t ttl = r.ttl;
+        if (e.desired && !unique_type(e.type) && ttl != e.desired_ttl) {
+            auto [it, fresh] = rrset_ttls.try_emplace(std::string(e.rrset()));
+            if (fresh) {
+                for (const Entry* d : desired_in_rrset(e.rrset())) it->second.insert(d->desired_ttl);
+            }
+            if (it->second.count(ttl) != 0) ttl = e.desired_ttl;
+        }
+        set_server(e, ServerState::present, ttl);
+    }
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        Entry& e = it->second;
+        ++it;  // settle() may erase e
+        if (e.in_flight) continue;
+        if (!e.seen) set_server(e, ServerState::absent, 0);
+        settle(e);
+    }
+    // Subtype PTRs of instances that are published stay.
+    std::set<std::string> live;
+    for (const std::string& k : subtypes_) {
+        auto it = entries_.find(k);
+        if (it != entries_.end() && it->second.adopted) {
+            std::string srv = target_srv_rrset(it->second);
+            if (!srv.empty() && !desired_in_rrset(srv).empty()) live.insert(std::move(srv));
+        }
+    }
+    for (const std::string& srv : live) keep_subtypes(srv, true);
+    // Desired records of unique RRsets replace the leftovers next to them.
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->second.desired && unique_type(it->second.type)) {
+            const std::string_view rrset = it->second.rrset();
+            release_leftovers(it->second);
+            // Skip the rest of this RRset (release_leftovers did it whole).
+            while (std::next(it) != entries_.end() &&
+                   std::string_view(std::next(it)->first).substr(0, rrset.size()) == rrset) {
+                ++it;
+            }
+        }
+    }
+    return adopted;
 }
 
 void ZoneState::mark_unverified() {
@@ -154,6 +300,7 @@ void ZoneState::confirm(Entry* e) {
 }
 
 void ZoneState::fail(Entry* e, bool maybe_applied) {
+    // (hold_until, when the engine set one, keeps it from the next messages.)
     if (maybe_applied) set_server(*e, ServerState::unknown, 0);
     e->in_flight = false;
     --in_flight_;

@@ -59,6 +59,22 @@ struct Entry {
     // record's desired state changes.
     bool stuck = false;
     uint32_t wire_size = 0;  // uncompressed record size (queued-bytes estimate)
+    // Not sent before this time (monotonic ms; 0 = no hold): the backoff of
+    // a change the server rejected on its own (isolated by splitting the
+    // batch), or the grace of a record a read-back found that the proxy
+    // does not (yet) want.
+    uint64_t hold_until = 0;
+    uint32_t rejections = 0;  // consecutive rejections of this change alone
+    // Found on the server by a read-back under a managed name while not
+    // desired: a leftover of an earlier run (or another proxy's, §4.7).
+    bool adopted = false;
+    // Desired because the read-back found it and the proxy keeps it, not
+    // because the caller asked: a subtype PTR (`_x._sub._ipp._tcp.<sub>`)
+    // of an instance that is published. Responders announce subtypes only
+    // unsolicited, so after a restart the links do not teach them again;
+    // it stays while the instance's SRV is desired and goes with it.
+    bool kept = false;
+    bool seen = false;  // scratch of apply_readback
     Need sent = Need::none;  // while in flight
     uint32_t sent_ttl = 0;
 
@@ -85,6 +101,19 @@ public:
     // Everything the server was believed to hold becomes unknown: desired
     // records are re-added, removals already pending stay pending.
     void mark_unverified();
+    // The server's content under the managed names, read back (AXFR):
+    // every entry's server state becomes what the server holds (entries in
+    // flight excepted). A record found there that is not desired becomes an
+    // adopted leftover whose removal waits until `orphan_hold_until` (the
+    // links may not have been relearned yet), unless an RRset of a unique
+    // type (see unique_type) already has a desired record, which replaces it.
+    // Returns the number of records adopted now.
+    size_t apply_readback(const std::vector<PubRecord>& held, uint64_t orphan_hold_until);
+    // Types whose RRsets the proxy takes as owned by one responder, which
+    // announces them with the cache-flush bit (RFC 6762 §10.2): SRV, TXT,
+    // A, AAAA. A desired record of such an RRset means the link's current
+    // content is known, so leftovers in it are replaced at once.
+    static bool unique_type(uint16_t type);
 
     static Need need(const Entry& e);
 
@@ -123,6 +152,13 @@ private:
     void dequeue(Entry& e);
     // Re-evaluates the need: queues, dequeues or erases.
     void settle(Entry& e);
+    // Leftovers of the RRset of `e` (a unique type) lose their grace.
+    void release_leftovers(const Entry& e);
+    // Subtype PTRs found by read-backs pointing at the instance whose SRV
+    // RRset key is `srv_rrset`: kept (desired) or let go.
+    void keep_subtypes(std::string_view srv_rrset, bool keep);
+    static bool subtype_ptr(const Entry& e);
+    std::string target_srv_rrset(const Entry& e) const;
     void set_server(Entry& e, ServerState s, uint32_t ttl);
 
     codec::Name zone_;
@@ -134,6 +170,7 @@ private:
     size_t fresh_ = 0;
     size_t queued_bytes_ = 0;
     size_t in_flight_ = 0;
+    std::vector<std::string> subtypes_;  // keys of adopted or kept subtype PTRs
 };
 
 }  // namespace updproxy::control::upd

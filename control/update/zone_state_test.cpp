@@ -229,4 +229,71 @@ TEST(Backoff, LeaseRefreshAt80PercentWithTenPercentJitter) {
 }
 
 }  // namespace
+PubRecord txt(const char* owner, std::string_view v, uint32_t ttl = 120) {
+    const std::string_view parts[] = {v};
+    return {N(owner), rrtype::TXT, ttl, codec::rdata::txt(parts)};
+}
+
+const Entry* entry(const ZoneState& z, const PubRecord& r) { return z.find(r); }
+
+TEST(ZoneState, ReadbackConvergesToTheDesiredState) {
+    ZoneState z(N("lab."));
+    // This run wants: a PTR (on the server already), an A with a new TTL,
+    // a TXT with a new value, and an A the server lost.
+    z.set_desired(ptr("_ipp._tcp.lab.", "P._ipp._tcp.lab."));
+    z.set_desired(a("h.lab.", 1, 240));
+    z.set_desired(txt("P._ipp._tcp.lab.", "v=2"));
+    z.set_desired(a("lost.lab.", 9));
+    // The server holds: the PTR, the A at TTL 120, the old TXT, and a
+    // leftover service's PTR and SRV-less A of an earlier run.
+    const std::vector<PubRecord> held{ptr("_ipp._tcp.lab.", "P._ipp._tcp.lab."), a("h.lab.", 1, 120),
+                                      txt("P._ipp._tcp.lab.", "v=1"),
+                                      ptr("_ipp._tcp.lab.", "Gone._ipp._tcp.lab."), a("gone.lab.", 7)};
+    EXPECT_EQ(z.apply_readback(held, 5000), 3u);  // old TXT, Gone's PTR, gone's A adopted
+    // The PTR is confirmed: nothing to send.
+    const Entry* p = entry(z, ptr("_ipp._tcp.lab.", "P._ipp._tcp.lab."));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(ZoneState::need(*p), Need::none);
+    EXPECT_FALSE(p->queued);
+    // The TTL change is known as one (sent as delete + add).
+    const Entry* h = entry(z, a("h.lab.", 1));
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(h->server, ServerState::present);
+    EXPECT_EQ(h->server_ttl, 120u);
+    EXPECT_EQ(ZoneState::need(*h), Need::add);
+    // The old TXT is replaced at once (TXT is a unique RRset whose current
+    // value this run knows); the shared PTR RRset and the other leftovers
+    // wait for the grace.
+    const Entry* old_txt = entry(z, txt("P._ipp._tcp.lab.", "v=1"));
+    ASSERT_NE(old_txt, nullptr);
+    EXPECT_TRUE(old_txt->adopted);
+    EXPECT_EQ(ZoneState::need(*old_txt), Need::remove);
+    EXPECT_EQ(old_txt->hold_until, 0u);
+    const Entry* gone = entry(z, ptr("_ipp._tcp.lab.", "Gone._ipp._tcp.lab."));
+    ASSERT_NE(gone, nullptr);
+    EXPECT_EQ(ZoneState::need(*gone), Need::remove);
+    EXPECT_EQ(gone->hold_until, 5000u);
+    EXPECT_EQ(entry(z, a("gone.lab.", 7))->hold_until, 5000u);
+    // Lost on the server: re-added.
+    EXPECT_EQ(entry(z, a("lost.lab.", 9))->server, ServerState::absent);
+    EXPECT_EQ(ZoneState::need(*entry(z, a("lost.lab.", 9))), Need::add);
+    // Leftovers do not keep the engine busy (not first attempts).
+    EXPECT_EQ(z.fresh_count(), 3u);  // h (TTL), new TXT, lost
+    EXPECT_EQ(z.queued_count(), 6u);
+    // Relearned during the grace: the leftover becomes desired, no removal.
+    z.set_desired(a("gone.lab.", 7));
+    EXPECT_FALSE(entry(z, a("gone.lab.", 7))->adopted);
+    EXPECT_EQ(ZoneState::need(*entry(z, a("gone.lab.", 7))), Need::none);
+    // A record this run stopped wanting is no leftover: no grace.
+    z.clear_desired(a("lost.lab.", 9));
+    z.set_desired(a("x.lab.", 3));
+    z.clear_desired(a("x.lab.", 3));
+    EXPECT_EQ(z.apply_readback({a("x.lab.", 3)}, 9000), 0u);
+    EXPECT_EQ(entry(z, a("x.lab.", 3))->hold_until, 0u);
+    EXPECT_EQ(ZoneState::need(*entry(z, a("x.lab.", 3))), Need::remove);
+    // Not on the server any more: nothing to remove, the entries go.
+    EXPECT_EQ(entry(z, txt("P._ipp._tcp.lab.", "v=1")), nullptr);
+    EXPECT_EQ(entry(z, a("lost.lab.", 9)), nullptr);
+}
+
 }  // namespace updproxy::control::upd
