@@ -54,6 +54,7 @@ public:
     // when the configuration names resolvers; null otherwise.
     const SubdomainDiscovery* subdomains() const { return subdomains_.get(); }
     const Resolver* resolver() const { return resolver_.get(); }
+    SubdomainStats subdomain_stats() const { return subdomains_ ? subdomains_->stats() : SubdomainStats{}; }
     const Discovery* discovery() const { return discovery_.get(); }
     // One event from a shard. Records whose refresh is due are appended to
     // `refresh` (the caller sends the queries).

@@ -766,6 +766,13 @@ private:
         to.known_answers += s.known_answers;
         to.continuation_packets += s.continuation_packets;
         to.send_failures += s.send_failures;
+        to.retransmissions += s.retransmissions;
+    }
+    static void add_subdomain(SubdomainStats& to, const SubdomainStats& s) {
+        to.lookups += s.lookups;
+        to.lookup_failures += s.lookup_failures;
+        to.changes += s.changes;
+        to.unpublishable += s.unpublishable;
     }
 
     void publish_snapshot(uint64_t now_ms) {
@@ -828,6 +835,13 @@ private:
         s->continuation_packets = ds.continuation_packets;
         s->discovery_send_failures = ds.send_failures;
         s->discovery_queued = cp_->discovery() ? cp_->discovery()->stats().queued : 0;
+        s->enumeration_retransmissions = ds.retransmissions;
+        SubdomainStats ss = subdomain_base_;
+        add_subdomain(ss, cp_->subdomain_stats());
+        s->subdomain_lookups = ss.lookups;
+        s->subdomain_lookup_failures = ss.lookup_failures;
+        s->subdomain_changes = ss.changes;
+        s->subdomain_unpublishable = ss.unpublishable;
         s->tx_ring_full = tx_ring_full_;
         s->unicast_queries_unanswered = queries_unanswered_;
         s->resyncs_overflow = resyncs_overflow_;
@@ -1228,6 +1242,7 @@ private:
         unroutable_base_ += cp_->publisher().unroutable();
         refused_base_ += cp_->publisher().refused();
         if (const Discovery* disc = cp_->discovery()) add_discovery(discovery_base_, disc->stats());
+        add_subdomain(subdomain_base_, cp_->subdomain_stats());
         auto r = std::make_unique<Retiring>();
         r->cp = std::move(cp_);
         r->cfg = cfg_;
@@ -1536,6 +1551,7 @@ private:
     uint64_t published_base_ = 0, unpublished_base_ = 0, unroutable_base_ = 0, refused_base_ = 0;
     std::map<std::string, ZoneTotals> zone_base_;
     DiscoveryStats discovery_base_;
+    SubdomainStats subdomain_base_;
     uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
     double last_reload_unix_ = 0;
     bool last_reload_ok_ = true;

@@ -61,6 +61,21 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
         .add(d(s.discovery_send_failures));
     m.gauge("updproxy_discovery_queued_queries", "Discovery queries waiting for a pacing token")
         .add(d(s.discovery_queued));
+    m.counter("updproxy_enumeration_retransmissions_total",
+              "Enumeration queries repeated with a doubling interval (RFC 6762 5.2)")
+        .add(d(s.enumeration_retransmissions));
+    m.counter("updproxy_subdomain_lookups_total",
+              "Unicast DNS lookups for link subdomains and update servers (draft 3.1, 5.1)")
+        .add(d(s.subdomain_lookups));
+    m.counter("updproxy_subdomain_lookup_failures_total",
+              "Subdomain and update-server lookups no resolver answered")
+        .add(d(s.subdomain_lookup_failures));
+    m.counter("updproxy_subdomain_changes_total",
+              "Links moved to another subdomain or update server by DNS discovery")
+        .add(d(s.subdomain_changes));
+    m.counter("updproxy_subdomain_unpublishable_total",
+              "Times a link's update server refused its UPDATEs (link unpublishable until rediscovery)")
+        .add(d(s.subdomain_unpublishable));
     m.counter("updproxy_tx_requests_ring_full_total",
               "Frames the control plane could not hand to a worker (tx ring full)")
         .add(d(s.tx_ring_full));

@@ -82,6 +82,11 @@ struct ControlSnapshot {
     uint64_t continuation_packets = 0;  // extra packets for known answers (TC, §7.2)
     uint64_t discovery_send_failures = 0;  // queries not queued (a tx ring was full)
     uint64_t discovery_queued = 0;      // queries waiting for a pacing token now
+    uint64_t enumeration_retransmissions = 0;  // repeats of enumeration queries (RFC 6762 §5.2)
+    // Subdomain and update-server discovery through DNS (draft §3.1, §5.1).
+    uint64_t subdomain_lookups = 0, subdomain_lookup_failures = 0;
+    uint64_t subdomain_changes = 0;       // a link moved to another subdomain or server
+    uint64_t subdomain_unpublishable = 0; // a link's update server refused its UPDATEs
     uint64_t tx_ring_full = 0;          // frames not sent: a worker's tx ring was full
     uint64_t unicast_queries_unanswered = 0;  // reached the control plane with no query service (no `dns:`)
     uint64_t resyncs_overflow = 0;      // shard re-reads after an event ring overflow

@@ -31,6 +31,7 @@ import dns.rdatatype
 
 sys.path.insert(0, os.path.dirname(__file__))
 from dns_servers import Named, TsigKey  # noqa: E402
+from metrics_util import http_get, metrics_port, parse_metrics, value  # noqa: E402
 from netns import Subnet, subnets  # noqa: E402
 from updproxy_proc import Daemon  # noqa: E402
 
@@ -68,6 +69,8 @@ discovery:
   subdomain_retry: 2
 log:
   level: debug
+metrics:
+  listen: 127.0.0.1:0
 """
 
 
@@ -187,6 +190,19 @@ def scenario_move(binary, failures):
                 wait("the records to be restored", 40,
                      lambda: want_two <= service_records(named, TWO) or service_records(named, TWO))
                 print("ok   back on the right server, the service is published in full")
+            port = metrics_port(d)
+            m, _types = parse_metrics(http_get(f"http://127.0.0.1:{port}/metrics"))
+            got = {n: value(m, n) or 0 for n in ("updproxy_subdomain_lookups_total",
+                                            "updproxy_subdomain_changes_total",
+                                            "updproxy_subdomain_unpublishable_total",
+                                            "updproxy_enumeration_retransmissions_total")}
+            if not (got["updproxy_subdomain_lookups_total"] >= 10
+                    and got["updproxy_subdomain_changes_total"] >= 2
+                    and got["updproxy_subdomain_unpublishable_total"] >= 1
+                    and got["updproxy_enumeration_retransmissions_total"] >= 2):
+                failures.append(f"metrics: {got}")
+            else:
+                print(f"ok   metrics: {got}")
         except (AssertionError, RuntimeError) as e:
             failures.append(str(e)[:1500])
         finally:
