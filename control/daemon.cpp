@@ -738,6 +738,13 @@ private:
             t.add_to(z);
             z.pending += s.pending;
             last_ms = std::max(last_ms, s.last_success_ms);
+            // The UPDATE latency histogram (per-bucket counts; restarts at a reload).
+            if (!s.latency_counts.empty() && (z.latency_counts.empty() || z.latency_bounds == s.latency_bounds)) {
+                z.latency_bounds = s.latency_bounds;
+                z.latency_counts.resize(s.latency_counts.size());
+                for (size_t i = 0; i < s.latency_counts.size(); ++i) z.latency_counts[i] += s.latency_counts[i];
+                z.latency_sum += s.latency_sum;
+            }
             if (current) {
                 z.desired = s.desired;
                 z.confirmed = s.confirmed;

@@ -39,8 +39,8 @@ struct ZoneSample {
     bool reachable = false;
     bool lease_echoed = false;
     std::string last_error;
-    // Hook: a per-message latency histogram (send to answer). The UPDATE
-    // engine does not time messages yet; empty = not exported.
+    // Per-message latency histogram (send to answer), from the UPDATE
+    // engine (ZoneStats::latency_*); empty = not exported.
     std::vector<double> latency_bounds;    // seconds
     std::vector<uint64_t> latency_counts;  // per bucket, one more for +Inf
     double latency_sum = 0;
