@@ -228,7 +228,41 @@ struct Shard::Batch {
     uint32_t head = 0, next_b = 0, next_c = 0, done = 0;
     uint32_t group_head = 0, group_begin = 0, msg_head = 0;
     size_t used = 0;  // of scratch
+    // The names of the current message already flattened (lowercased, in
+    // scratch), by where their labels start in it: an mDNS message names
+    // the same instance and host several times (PTR target = SRV/TXT owner,
+    // SRV target = A/AAAA owner), always by pointer to the same labels.
+    struct Flat {
+        uint32_t off;
+        uint32_t len;
+        const uint8_t* key;
+    };
+    static constexpr uint32_t kFlatMemo = 16;
+    Flat flat[kFlatMemo];
+    uint32_t flat_n = 0;
     uint8_t scratch[kScratch];
+    const Flat* find_flat(uint32_t start) const {
+        for (uint32_t i = 0; i < flat_n; ++i) {
+            if (flat[i].off == start) return &flat[i];
+        }
+        return nullptr;
+    }
+    void remember(uint32_t start, const uint8_t* key, size_t len) {
+        if (flat_n < kFlatMemo) flat[flat_n++] = {start, static_cast<uint32_t>(len), key};
+    }
+    // The lowercased wire form of the validated name whose labels start at
+    // msg[start]: from the memo, or flattened into scratch (and taken).
+    const uint8_t* flat_name(const uint8_t* msg, uint32_t start, size_t* len) {
+        if (const Flat* f = find_flat(start)) {
+            *len = f->len;
+            return f->key;
+        }
+        uint8_t* out = scratch + used;
+        *len = flatten_name_lower(msg, start, out);
+        take(*len);
+        remember(start, out, *len);
+        return out;
+    }
     uint8_t* take(size_t n) {
         uint8_t* p = scratch + used;
         used += (n + kKeyAlign - 1) & ~(kKeyAlign - 1);
@@ -443,6 +477,7 @@ void Shard::stage_record(const Message& m, const RrView& rr, const Origin& o, ui
         c.host = kNone;
         c.host_gen = kNone;
         b.group_begin = b.group_head;
+        b.flat_n = 0;  // offsets are the message's
         msg_open = true;
     }
     Item& it = b.items[b.head % kRing];
@@ -460,9 +495,8 @@ void Shard::stage_record(const Message& m, const RrView& rr, const Origin& o, ui
     it.follower = g != b.group_head;
     if (!it.follower) {
         Group& gr = b.groups[b.group_head++ % kRing];
-        uint8_t* key = b.scratch + b.used;
-        const size_t len = flatten_name_lower(wire, off, key);
-        b.take(len);
+        size_t len;
+        const uint8_t* key = b.flat_name(wire, off, &len);
         gr.key = key;
         gr.len = static_cast<uint8_t>(len);
         gr.link = o.link;
@@ -476,26 +510,39 @@ void Shard::stage_record(const Message& m, const RrView& rr, const Origin& o, ui
     if (n > 0 && rdata_has_names(rr.type)) {
         uint8_t* out = b.scratch + b.used;
         const size_t from = name_offset(rr.type);
-        if (from != SIZE_MAX) {  // fixed fields, then one name
-            std::memcpy(out, canon, from);
-            n = from + flatten_name_lower(wire, static_cast<uint32_t>(rr.rdata_offset() + from),
-                                          out + from);
-        } else if (rr.type == codec::rrtype::NSEC) {  // next name (case kept), bitmap
-            n = nsec_canonical(wire, rr.rdata_offset(), rr.rdlength(), out);
-            if (n > 0xFFFF) {
-                ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
-                return;
+        if (from == 0) {  // PTR, CNAME, NS: the name alone, often flattened already
+            canon = b.flat_name(wire, name_label_start(wire, rr.rdata_offset()), &n);
+        } else {
+            if (from != SIZE_MAX) {  // MX, SRV: fixed fields, then one name
+                std::memcpy(out, canon, from);
+                const uint32_t start =
+                    name_label_start(wire, static_cast<uint32_t>(rr.rdata_offset() + from));
+                size_t len;
+                if (const Batch::Flat* f = b.find_flat(start)) {
+                    std::memcpy(out + from, f->key, f->len);
+                    len = f->len;
+                } else {
+                    len = flatten_name_lower(wire, start, out + from);
+                    b.remember(start, out + from, len);  // taken just below
+                }
+                n = from + len;
+            } else if (rr.type == codec::rrtype::NSEC) {  // next name (case kept), bitmap
+                n = nsec_canonical(wire, rr.rdata_offset(), rr.rdlength(), out);
+                if (n > 0xFFFF) {
+                    ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
+                    return;
+                }
+            } else {  // SOA: as the codec makes it canonical
+                auto r = rr.rdata_uncompressed(std::span<uint8_t>(out, kScratch - b.used), true);
+                if (!r || *r > 0xFFFF) {
+                    ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
+                    return;
+                }
+                n = *r;
             }
-        } else {  // SOA: as the codec makes it canonical
-            auto r = rr.rdata_uncompressed(std::span<uint8_t>(out, kScratch - b.used), true);
-            if (!r || *r > 0xFFFF) {
-                ++c_.refused[static_cast<int>(Refusal::rdata_too_large)];
-                return;
-            }
-            n = *r;
+            b.take(n);
+            canon = out;
         }
-        b.take(n);
-        canon = out;
     }
     it.rr = rr;
     it.canon = canon;
