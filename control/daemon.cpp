@@ -1528,6 +1528,10 @@ private:
         } else if (cmd == "resync") {
             for (size_t w = 0; w < dp_.worker_count(); ++w) dp_.shard(w).request_resync();
             ++resyncs_requested_;
+            // And the UPDATE zones are read back and converged.
+            if (UpdateEngine* e = cp_->engine()) {
+                for (const auto& z : e->zones()) e->reconcile(z);
+            }
             log_(Level::info, "resync requested by updproxyctl");
             o << "{\"ok\": true}\n";
         } else if (cmd == "reload") {

@@ -324,7 +324,7 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wall = time.monotonic() - t0
         dump.stop()
-        summary = re.search(r";; published (\d+) records; (\d+) changes failed", r.stderr)
+        summary = re.search(r";; published (\d+) records; (\d+) changes (?:failed|refused)", r.stderr)
         zl = re.search(r";;   zone \S+: (\d+) UPDATEs, (\d+) records, (\d+) NOERROR, (\d+) timeouts, "
                        r"confirmed (\d+)/(\d+)", r.stderr)
         if r.returncode != 0 or not summary or not zl or summary.group(2) != "0":
