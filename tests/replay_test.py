@@ -966,6 +966,52 @@ def test_crafted(exe, tmp):
     print(f"rules: {len(r.records)} records, drops {dict(r.drops)}, {r.messages} messages")
 
 
+def test_jumbo(exe, tmp):
+    """Responses larger than an mbuf (net_pcap chains them: multi-segment
+    frames, which the worker reads into buffers of their own) in one RX burst
+    with ordinary ones: every record of each reaches the table intact, though
+    the burst's messages are all ingested together after the last is parsed."""
+    where = "jumbo"
+
+    def txt(tag_, n):  # n strings of 250 bytes, distinct per host
+        return " ".join(f'"{tag_}{i:02d}=' + tag_ * 245 + '"' for i in range(n))
+
+    frames = [
+        (T0, v4("192.0.2.30", message(answers=[rr("small-a.local.", "A", 120, "192.0.2.30", True)]))),
+        (T0, v4("192.0.2.31", message(answers=[
+            rr("big-b._http._tcp.local.", "TXT", 4500, txt("b", 16), True),
+            rr("big-b._http._tcp.local.", "SRV", 120, "0 0 80 host-b.local.", True)]))),
+        (T0, v6("2001:db8:1::32", message(answers=[
+            rr("big-c._http._tcp.local.", "TXT", 4500, txt("c", 30), True)]))),
+        (T0, v4("192.0.2.33", message(answers=[
+            rr("big-d._http._tcp.local.", "TXT", 4500, txt("d", 12), True),
+            rr("host-d.local.", "A", 120, "192.0.2.33", True)]))),
+        (T0, v4("192.0.2.34", message(answers=[rr("small-e.local.", "A", 120, "192.0.2.34", True)]))),
+    ]
+    sizes = [len(bytes(p)) for _, p in frames]
+    check(max(sizes) > 7000 and sum(s > 2048 for s in sizes) == 3, where,
+          f"frame sizes {sizes}: want three larger than an mbuf")
+    path = tmp / "jumbo.pcap"
+    write_pcap(path, frames)
+    r = replay(exe, path, where)
+    check(r.frames == len(frames), where, f"{r.frames} frames, sent {len(frames)}")
+    check(r.messages == len(frames), where, f"{r.messages} mDNS messages, expected {len(frames)}")
+    check(not r.drops and not r.parse_errors, where,
+          f"drops {dict(r.drops)}, parse errors {dict(r.parse_errors)}")
+    model, nframes = model_of(path)
+    compare_with_model(r, model, nframes, where)
+    names = sorted(o["name"] for o in r.records)
+    check(names == sorted(["small-a.local.", "big-b._http._tcp.local.", "big-b._http._tcp.local.",
+                           "big-c._http._tcp.local.", "big-d._http._tcp.local.", "host-d.local.",
+                           "small-e.local."]), where, f"records {names}")
+    for o in r.records:
+        if o["type"] == "TXT":
+            tag_ = o["name"][4]
+            check(o["rdata"].count(tag_ * 245) == {"b": 16, "c": 30, "d": 12}[tag_], where,
+                  f"{o['name']} TXT came back damaged ({len(o['rdata'])} characters)")
+    print(f"jumbo: frames of {sizes} bytes, {len(r.records)} records")
+
+
 # ---- 3b. the corpus's single mDNS messages, framed --------------------------------------
 
 def test_messages(exe, corpus, tmp):
@@ -1071,6 +1117,7 @@ def main():
         results = test_corpus(exe, corpus)
         test_vlans(exe, corpus, tmp, results)
         test_crafted(exe, tmp)
+        test_jumbo(exe, tmp)
         test_messages(exe, corpus, tmp)
     for k in known_hits:
         print("KNOWN", k)
