@@ -15,7 +15,11 @@ dnspython against the listen address:
     from inside the namespace, is answered (the query ring -> the control
     thread -> the tx ring);
   - the `updproxy_dns_*` metrics count what was asked and pass
-    `promtool check metrics`.
+    `promtool check metrics`;
+  - reloads: one that rebuilds the control plane (browse_ttl) keeps every
+    record and applies the new TTL; one that moves the link's subdomain
+    (the zones are listed, so they stay) moves its records from one served
+    zone to the other.
 
 usage: dns_daemon_test.py UPDPROXY_BINARY
 """
@@ -48,7 +52,10 @@ SUB = "lab.example.test."
 PARENT = "example.test."
 
 
-def config(net, prefix, keyfile):
+SUB2 = "lab2.example.test."
+
+
+def config(net, prefix, keyfile, sub=SUB, browse_ttl=3600):
     return f"""
 dpdk:
   lcores: [0, 1]
@@ -64,11 +71,13 @@ links:
     port: trunk
     prefix: 192.0.2.0/24
     address: 192.0.2.1
-    subdomain: {SUB}
+    subdomain: {sub}
 publish:
   domain: {PARENT}
+  browse_ttl: {browse_ttl}
 dns:
   listen: ["127.0.0.1:0"]
+  zones: [{PARENT}, {SUB}, {SUB2}]
   soa:
     mname: ns.{PARENT}
     rname: hostmaster.{PARENT}
@@ -98,7 +107,8 @@ def main():
     with open(keyfile, "w") as f:
         f.write(f'key "xfr-key" {{\n\talgorithm hmac-sha256;\n\tsecret "{SECRET}";\n}};\n')
     with subnets(net):
-        d = Daemon(binary, config(net, f"upddns{os.getpid()}", keyfile), work)
+        prefix = f"upddns{os.getpid()}"
+        d = Daemon(binary, config(net, prefix, keyfile), work)
         responder = None
         try:
             d.start()
@@ -108,8 +118,7 @@ def main():
             if not m:
                 raise AssertionError("no 'dns: serving' line: " + log)
             zones, port, tcp_port = m.group(1).split(), int(m.group(2)), int(m.group(3))
-            check(sorted(zones) == sorted([SUB, PARENT]),
-                  f"serves the link's subdomain and the parent: {zones}")
+            check(sorted(zones) == sorted([SUB, SUB2, PARENT]), f"serves the listed zones: {zones}")
             mm = re.search(r"metrics: http://([\d.]+:\d+)/metrics", log)
             server = ("127.0.0.1", port)
 
@@ -268,7 +277,7 @@ def main():
                   "updproxy_dns_transfers_total{type=axfr}")
             check(metric("updproxy_dns_transfers_refused_total") >= 1,
                   "updproxy_dns_transfers_refused_total")
-            check(metric("updproxy_dns_zones") == 2, "updproxy_dns_zones 2")
+            check(metric("updproxy_dns_zones") == 3, "updproxy_dns_zones 3")
             check(metric("updproxy_dns_query_duration_seconds_count", '{path="kernel_udp"}') >= 10,
                   "updproxy_dns_query_duration_seconds{path=kernel_udp}")
             check(metric("updproxy_dns_query_duration_seconds_count", '{path="dpdk"}') >= 1,
@@ -277,6 +286,47 @@ def main():
                 p = subprocess.run(["promtool", "check", "metrics"], input=text,
                                    capture_output=True, text=True)
                 check(p.returncode == 0, f"promtool check metrics: {p.stdout}{p.stderr}".strip())
+
+            # Reload that rebuilds the control plane (browse_ttl): the zones
+            # are re-fed from the re-read table, nothing lost, the new TTL.
+            def reload(text):
+                with open(d.config, "w") as f:
+                    f.write(text)
+                return d.request("reload")[0]
+
+            r = reload(config(net, prefix, keyfile, browse_ttl=600))
+            check(r.get("ok") is True, f"reload (browse_ttl 600): {r}")
+            deadline = time.time() + 15
+            bttl = None
+            while time.time() < deadline:
+                b = q("b._dns-sd._udp." + PARENT, "PTR")
+                bttl = b.answer[0].ttl if b.answer else None
+                if bttl == 600:
+                    break
+                time.sleep(0.3)
+            check(bttl == 600, f"browse PTR TTL after the reload: {bttl}")
+            time.sleep(1)
+            check(rrs(q(inst, "SRV"), "answer") == srv, "the instance survives the reload")
+
+            # A link's subdomain moves (the zones stay: they are listed): the
+            # records leave the old zone and appear in the new one.
+            r = reload(config(net, prefix, keyfile, sub=SUB2, browse_ttl=600))
+            check(r.get("ok") is True, f"reload (subdomain {SUB2}): {r}")
+            inst2 = "Lab\\032Printer._ipp._tcp." + SUB2
+            deadline = time.time() + 20
+            old = new = None
+            while time.time() < deadline:
+                old = q("_ipp._tcp." + SUB, "PTR")
+                new = q("_ipp._tcp." + SUB2, "PTR")
+                if old.rcode() == dns.rcode.NXDOMAIN and new.answer:
+                    break
+                time.sleep(0.3)
+            check(rrs(new, "answer") == [("_ipp._tcp." + SUB2, "PTR", inst2)],
+                  f"after the move: browse PTR in {SUB2}: {rrs(new, 'answer')}")
+            check(old.rcode() == dns.rcode.NXDOMAIN,
+                  f"after the move: {SUB} no longer holds it: {dns.rcode.to_text(old.rcode())}")
+            b = {v for _, _, v in rrs(q("b._dns-sd._udp." + PARENT, "PTR"), "answer")}
+            check(b == {SUB2}, f"parent browse PTR names only the new subdomain: {b}")
         finally:
             if responder:
                 try:
