@@ -16,8 +16,10 @@
 // and asks for a full re-read when it lost some (ring overflow, restart).
 //
 // Cost: a refresh (the common case: announcements repeat) builds the key
-// (owner lowercased once per distinct owner of a message, 8 bytes at a time;
-// canonical RDATA; one hash), probes one open-addressing index slot, checks
+// (each name of a message lowercased once, 8 bytes at a time - the PTR
+// target is the SRV/TXT owner, the SRV target the A/AAAA owner; the owner
+// hashed once per distinct owner; canonical RDATA; one hash), probes one
+// open-addressing index slot, checks
 // one record (owner by interned-name reference, RDATA by bytes) and does a
 // few stores - no allocation, no lock, no syscall. The other records of the
 // same owner in the message are found in that owner's short list of records
