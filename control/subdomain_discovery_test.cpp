@@ -4,11 +4,18 @@
 // tests/subdomain_discovery_test.py.
 #include "control/subdomain_discovery.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 
+#include "codec/builder.hpp"
+#include "codec/message.hpp"
 #include "codec/types.hpp"
 
 using namespace updproxy;
@@ -307,4 +314,163 @@ TEST(Resolver, ParsesServerAddresses) {
     EXPECT_FALSE(Resolver::parse_server("ns.example.com").has_value());
     EXPECT_FALSE(Resolver::parse_server("[192.0.2.1]:53").has_value());
     EXPECT_FALSE(Resolver::parse_server("[2001:db8::1]x").has_value());
+}
+
+// ---- the resolver against sockets on 127.0.0.1 -------------------------------
+
+namespace {
+
+// A UDP DNS server that answers PTR queries with `ptr_target` and every
+// other type with NXDOMAIN and an SOA in the authority section; or never
+// answers (`silent`), or answers with another ID (`wrong_id`).
+struct TinyServer {
+    int fd = -1;
+    uint16_t port = 0;
+    bool silent = false, wrong_id = false;
+    int queries = 0;
+    TinyServer() {
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        socklen_t len = sizeof a;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+    }
+    ~TinyServer() { close(fd); }
+    std::string addr() const { return "127.0.0.1:" + std::to_string(port); }
+    void serve() {
+        uint8_t buf[2048];
+        sockaddr_in from{};
+        socklen_t flen = sizeof from;
+        for (;;) {
+            const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+            if (n <= 0) return;
+            ++queries;
+            if (silent) continue;
+            auto q = codec::Message::parse({buf, static_cast<size_t>(n)});
+            ASSERT_TRUE(q.ok());
+            const auto question = *q->questions().begin();
+            std::vector<uint8_t> out(1232);
+            codec::Builder b(out);
+            b.set_id(static_cast<uint16_t>(q->header().id + (wrong_id ? 1 : 0)));
+            const codec::Name qname = question.name.to_name();
+            ASSERT_TRUE(b.add_question(qname, question.type, codec::rrclass::IN).ok());
+            if (question.type == rt::PTR) {
+                b.set_flags(codec::flag::QR | codec::flag::AA);
+                ASSERT_TRUE(b.add_rr(codec::Section::answer, qname, rt::PTR, codec::rrclass::IN, 300,
+                                     codec::rdata::name(N("lab.example.com.")))
+                                .ok());
+            } else {
+                b.set_flags(codec::flag::QR | codec::flag::AA | codec::rcode::NXDOMAIN);
+                ASSERT_TRUE(b.add_rr(codec::Section::authority, N("example.com."), rt::SOA,
+                                     codec::rrclass::IN, 300,
+                                     codec::rdata::soa(N("ns1.example.com."), N("host.example.com."), 1,
+                                                       3600, 600, 86400, 300))
+                                .ok());
+            }
+            sendto(fd, b.wire().data(), b.wire().size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+        }
+    }
+};
+
+// Runs the resolver and the servers until `done` or 3 s (of real time).
+void pump(Resolver& r, std::vector<TinyServer*> servers, const bool& done) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!done && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+        for (auto* s : servers) s->serve();
+        const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::steady_clock::now().time_since_epoch())
+                                                   .count());
+        r.on_ready(now);
+        usleep(1000);
+    }
+}
+
+uint64_t mono_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+}  // namespace
+
+TEST(Resolver, AnswersPtrAndSoaFromTheAuthoritySection) {
+    TinyServer srv;
+    std::string err;
+    auto r = Resolver::create({srv.addr()}, 200, 2, &err);
+    ASSERT_TRUE(r) << err;
+    LookupResult ptr, soa;
+    bool done1 = false, done2 = false;
+    r->query(N("b._dns-sd._udp.0.2.0.192.in-addr.arpa."), rt::PTR, mono_ms(), [&](const LookupResult& x) {
+        ptr = x;
+        done1 = true;
+    });
+    r->query(N("lab.example.com."), rt::SOA, mono_ms(), [&](const LookupResult& x) {
+        soa = x;
+        done2 = true;
+    });
+    bool both = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!both && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+        pump(*r, {&srv}, both);
+        both = done1 && done2;
+    }
+    ASSERT_TRUE(done1 && done2);
+    EXPECT_TRUE(ptr.answered);
+    ASSERT_EQ(ptr.ptr.size(), 1u);
+    EXPECT_EQ(ptr.ptr[0], N("lab.example.com."));
+    EXPECT_TRUE(soa.answered);
+    EXPECT_EQ(soa.rcode, codec::rcode::NXDOMAIN);
+    ASSERT_TRUE(soa.soa_zone.has_value());
+    EXPECT_EQ(*soa.soa_zone, N("example.com."));
+    EXPECT_EQ(*soa.soa_mname, N("ns1.example.com."));
+    EXPECT_TRUE(r->idle());
+}
+
+TEST(Resolver, SilentServerTimesOutAndTheNextOneAnswers) {
+    TinyServer dead, live;
+    dead.silent = true;
+    std::string err;
+    // Two servers, two attempts: whichever is asked first, the other gets the retry.
+    auto r = Resolver::create({dead.addr(), live.addr()}, 100, 2, &err);
+    ASSERT_TRUE(r) << err;
+    int answered = 0, done = 0;
+    for (int i = 0; i < 6; ++i) {
+        r->query(N("dr._dns-sd._udp.0.2.0.192.in-addr.arpa."), rt::PTR, mono_ms(), [&](const LookupResult& x) {
+            answered += x.answered && !x.ptr.empty();
+            ++done;
+        });
+    }
+    bool all = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!all && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+        pump(*r, {&dead, &live}, all);
+        all = done == 6;
+    }
+    EXPECT_EQ(done, 6);
+    EXPECT_EQ(answered, 6);
+    EXPECT_GE(dead.queries, 1);
+    EXPECT_EQ(r->stats().timeouts, 0u);
+}
+
+TEST(Resolver, AnswerWithAnotherIdIsIgnoredAndTheQueryFails) {
+    TinyServer liar;
+    liar.wrong_id = true;
+    std::string err;
+    auto r = Resolver::create({liar.addr()}, 100, 2, &err);
+    ASSERT_TRUE(r) << err;
+    bool done = false;
+    LookupResult res;
+    res.answered = true;
+    r->query(N("r._dns-sd._udp.0.2.0.192.in-addr.arpa."), rt::PTR, mono_ms(), [&](const LookupResult& x) {
+        res = x;
+        done = true;
+    });
+    pump(*r, {&liar}, done);
+    ASSERT_TRUE(done);
+    EXPECT_FALSE(res.answered);
+    EXPECT_EQ(liar.queries, 2);
+    EXPECT_EQ(r->stats().timeouts, 1u);
 }
