@@ -231,15 +231,20 @@ for p in "$pid_ours" "$pid_knot" "$pid_bind"; do pin_all "$p"; done
 cpu_ticks() {  # PID -> utime+stime of all threads, clock ticks
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
+sys_ticks() {  # PID -> stime of all threads (the kernel's share), clock ticks
+  awk '{print $15}' "/proc/$1/stat"
+}
 tick_hz=$(getconf CLK_TCK)
 
-declare -A qps_runs cpq_runs lat_avg
+declare -A qps_runs cpq_runs lat_avg sys_runs
 run_throughput() {  # NAME PORT PID
-  local out t0 t1 q
+  local out t0 t1 q s0 s1
   t0=$(cpu_ticks "$3")
+  s0=$(sys_ticks "$3")
   out=$("${pin_cli[@]}" dnsperf -s 127.0.0.1 -p "$2" -d "$queries" -l "$seconds" -c "$clients" \
         -q "$outstanding" -e -t 2 2>&1 || true)
   t1=$(cpu_ticks "$3")
+  s1=$(sys_ticks "$3")
   q=$(awk '/Queries per second/ {print $4}' <<<"$out")
   local done_q
   done_q=$(awk '/Queries completed/ {print $3}' <<<"$out")
@@ -249,6 +254,8 @@ run_throughput() {  # NAME PORT PID
   cpq_runs[$1]+="$(awk -v n="$done_q" -v t=$((t1 - t0)) -v hz="$tick_hz" \
       'BEGIN { if (t > 0) printf "%.0f", n / (t / hz); else print 0 }') "
   lat_avg[$1]+="$(awk '/Average Latency/ {print $4}' <<<"$out") "
+  sys_runs[$1]+="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
+      'BEGIN { if (t > 0) printf "%.0f", 100 * s / t; else print 0 }') "
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -281,8 +288,8 @@ run_latency named "$p_bind"
 q_ours=$(median <<<"${qps_runs[ours]}")
 q_knot=$(median <<<"${qps_runs[knotd]}")
 q_bind=$(median <<<"${qps_runs[named]}")
-printf '\n%-22s %12s %9s %14s %9s %10s %8s %8s %8s %8s\n' server "qps(median)" "vs ours" \
-  "q/CPU-second" "vs ours" "avg(us)" "p50(us)" "p90(us)" "p99(us)" "p99.9(us)"
+printf '\n%-22s %12s %9s %14s %9s %6s %10s %8s %8s %8s %8s\n' server "qps(median)" "vs ours" \
+  "q/CPU-second" "vs ours" "sys%" "avg(us)" "p50(us)" "p90(us)" "p99(us)" "p99.9(us)"
 for s in ours knotd named; do
   q=$(median <<<"${qps_runs[$s]}")
   c=$(median <<<"${cpq_runs[$s]}")
@@ -293,9 +300,10 @@ for s in ours knotd named; do
   [ "$s" = ours ] && label="updproxy-zone-server"
   [ "$s" = knotd ] && label="knotd $("$knotd_bin" -V | awk '{print $NF}')"
   [ "$s" = named ] && label="named $("$named_bin" -v | awk '{split($2, v, "-"); print v[1]}')"
-  printf '%-22s %12.0f %9s %14.0f %9s %10.0f %8s %8s %8s %8s\n' "$label" "$q" \
+  printf '%-22s %12.0f %9s %14.0f %9s %6s %10.0f %8s %8s %8s %8s\n' "$label" "$q" \
     "$(awk -v a="$q_ours" -v b="$q" 'BEGIN { printf "%.2fx", a / b }')" "$c" \
     "$(awk -v a="$c_ours" -v b="$c" 'BEGIN { printf "%.2fx", a / b }')" \
+    "$(median <<<"${sys_runs[$s]}")" \
     "$(awk -v x="$a" 'BEGIN { print x * 1e6 }')" "$p50" "$p90" "$p99" "$p999"
 done
 cat <<EOF
@@ -304,7 +312,9 @@ qps: dnsperf's completed queries per second (median of $rounds runs of ${seconds
 "vs ours" is ours / theirs (> 1: we are faster). q/CPU-second: completed queries
 per second of the server's own CPU time (user + system, all threads), the
 capacity of one fully busy core, independent of the client's speed (dnsperf on
-one core is often the limit). Latency percentiles at a fixed ${latency_qps} q/s.
+one core is often the limit). sys%: the share of that CPU time spent in the
+kernel (UDP receive and send, loopback delivery); what is left is the
+server's own answering. Latency percentiles at a fixed ${latency_qps} q/s.
 Server core: CPU ${srv_cpu:-shared}; client core: CPU ${cli_cpu:-shared}; nice ${nice_level}.
 On a shared or busy machine the absolute numbers move; compare the ratios.
 EOF
