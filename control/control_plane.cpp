@@ -282,6 +282,19 @@ void ControlPlane::on_io(uint64_t now_ms) {
             }
             failed_logged_ = failed;
         }
+        // A zone that cannot be read back (no transfer permission for the
+        // key) still converges by re-sending, but leftovers stay: say so.
+        if (engine_->readback_failures() != readback_failures_logged_) {
+            for (const auto& z : engine_->zones()) {
+                const ZoneStats st = engine_->stats(z);
+                if (st.last_error.rfind("read-back", 0) == 0) {
+                    *log_ << "updproxy: update: zone " << z.to_string() << ": " << st.last_error
+                          << " (re-sending everything instead; records withdrawn while the proxy "
+                             "was down stay)\n";
+                }
+            }
+            readback_failures_logged_ = engine_->readback_failures();
+        }
     }
     if (discovery_) discovery_->tick(store_, now_ms);
     if (subdomains_) {

@@ -84,6 +84,7 @@ private:
     std::unique_ptr<ServiceModel> model_;
     std::vector<Applied> changes_;
     uint64_t failed_logged_ = 0;
+    uint64_t readback_failures_logged_ = 0;
 
     // Sends queries through the worker's tx ring for the link.
     class RingSender : public QuerySender {

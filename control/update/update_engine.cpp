@@ -138,6 +138,7 @@ public:
     uint64_t next_wakeup_ms(uint64_t now_ms) const override;
     bool idle() const override;
     uint64_t failed_changes() const override { return failed_changes_; }
+    uint64_t readback_failures() const override { return readback_failures_; }
     ZoneStats stats(const codec::Name& zone) const override;
     std::vector<codec::Name> zones() const override;
 
@@ -182,6 +183,7 @@ private:
     std::vector<std::unique_ptr<Zone>> zones_;
     std::mt19937_64 rng_;
     uint64_t failed_changes_ = 0;
+    uint64_t readback_failures_ = 0;
 };
 
 bool Engine::init(std::string* error) {
@@ -420,8 +422,7 @@ ZoneStats Engine::stats(const codec::Name& zone) const {
     s.confirmed = z->state.present_count();
     s.pending = z->state.queued_count() + z->state.in_flight_count();
     s.tcp_connects = z->stream ? z->stream->connects() : 0;
-    const uint64_t now = clock();
-    for (const Entry* e : z->state.pending()) s.held += e->rejections > 0 && e->hold_until > now;
+    s.held = z->state.rejected_count();
     s.latency_bounds.assign(std::begin(kLatencyBounds), std::end(kLatencyBounds));
     s.latency_counts = z->latency_counts;
     s.latency_sum = z->latency_sum;
@@ -812,7 +813,7 @@ void Engine::finish(Zone& z, Outcome o, uint64_t now, std::string error, uint16_
         }
         // One change, rejected alone: hold it back with its own backoff.
         Entry* e = f.changes.front();
-        ++e->rejections;
+        z.state.note_rejection(*e);
         e->hold_until = now + backoff_ms(e->rejections, cfg_.retry_initial_ms, cfg_.retry_max_ms, uniform());
         if (!e->failure_counted && (definitive(rc) || z.split_progress)) {
             e->failure_counted = true;
@@ -1030,6 +1031,7 @@ void Engine::readback_done(Zone& z, uint64_t now, bool ok, std::string error) {
         // The server keeps its content to itself: re-send everything desired
         // (adds are idempotent), as without read-back.
         ++z.stats.readback_failures;
+        ++readback_failures_;
         z.stats.last_error = std::move(error);
         z.state.mark_unverified();
     }

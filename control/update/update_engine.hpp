@@ -135,7 +135,7 @@ struct ZoneStats {
     // BIND's max-records-per-type) is isolated and held back with its own
     // backoff while the others land.
     uint64_t splits = 0;
-    uint64_t held = 0;                // changes isolated and held back now
+    uint64_t held = 0;                // changes rejected alone, not accepted since (held back)
     uint64_t readbacks = 0, readback_failures = 0;  // zone read-backs (AXFR)
     uint64_t leftovers = 0;           // records adopted from the server by read-backs
     // Time from sending an UPDATE to its answer (answered messages only):
@@ -195,6 +195,8 @@ public:
     // Changes that ended in a definitive failure (REFUSED, NOTAUTH, BADSIG...)
     // since start: `updproxy replay` exits non-zero when any.
     virtual uint64_t failed_changes() const = 0;
+    // Read-backs that failed since start (all zones), for a log line each.
+    virtual uint64_t readback_failures() const = 0;
     virtual ZoneStats stats(const codec::Name& zone) const = 0;
     virtual std::vector<codec::Name> zones() const = 0;
 };

@@ -588,6 +588,40 @@ TEST_F(EngineTest, RejectingEverythingBacksOffInsteadOfSplittingForever) {
     EXPECT_EQ(eng->failed_changes(), 0u);  // nothing proves a change guilty
 }
 
+// A managed subdomain: the zone is read back (AXFR over TCP, signed) before
+// the first UPDATE. A server that refuses the transfer (Knot without a
+// transfer rule for the key answers NOTAUTH) gets the records all the same,
+// re-sent as without read-back, and the failure is counted.
+TEST_F(EngineTest, ReadBackRefusedFallsBackToPublishing) {
+    std::vector<uint16_t> opcodes;
+    answer = [&opcodes](const codec::Message& m, const FakeRequest&) {
+        opcodes.push_back(m.header().opcode());
+        FakeAnswer a;
+        if (m.header().opcode() != codec::opcode::UPDATE) a.rcode = rcode::NOTAUTH;
+        return a;
+    };
+    make();
+    eng->manage(N("x.lab.example.test."));
+    ASSERT_TRUE(eng->add(kZone, rec_a("h1.x", 1)));
+    ASSERT_TRUE(eng->add(kZone, rec_a("h2.x", 2)));
+    EXPECT_FALSE(eng->idle());  // the read-back comes first
+    ASSERT_TRUE(run_idle());
+    ASSERT_GE(server.requests.size(), 2u);
+    EXPECT_TRUE(server.requests[0].tcp);
+    EXPECT_TRUE(server.requests[0].tsig_ok);  // the AXFR query is signed
+    EXPECT_NE(opcodes[0], codec::opcode::UPDATE);
+    const ZoneStats s = st();
+    EXPECT_EQ(s.readbacks, 0u);
+    EXPECT_EQ(s.readback_failures, 1u);
+    EXPECT_EQ(eng->readback_failures(), 1u);
+    EXPECT_EQ(s.confirmed, 2u);
+    EXPECT_EQ(eng->failed_changes(), 0u);
+    EXPECT_EQ(s.last_error.rfind("read-back", 0), 0u) << s.last_error;
+    // A triggered resync tries again.
+    eng->reconcile(kZone);
+    ASSERT_TRUE(run_until([this] { return eng->readback_failures() == 2u && eng->idle(); }));
+}
+
 TEST_F(EngineTest, LatencyHistogramCountsAnsweredMessages) {
     make();
     for (int i = 0; i < 3; ++i) {

@@ -75,11 +75,22 @@ void ZoneState::set_server(Entry& e, ServerState s, uint32_t ttl) {
     if (s == ServerState::present) ++present_;
 }
 
+void ZoneState::clear_rejections(Entry& e) {
+    if (e.rejections > 0) --rejected_;
+    e.rejections = 0;
+}
+
+void ZoneState::note_rejection(Entry& e) {
+    if (e.rejections == 0) ++rejected_;
+    ++e.rejections;
+}
+
 void ZoneState::settle(Entry& e) {
     if (e.in_flight) return;  // decided when the answer comes
     const Need n = need(e);
     if (n == Need::none || e.stuck) {
         dequeue(e);
+        if (n == Need::none) clear_rejections(e);  // done: accepted, or nothing left to do
         if (n == Need::none && !e.desired) {
             auto it = entries_.find(e.key);
             if (it != entries_.end()) entries_.erase(it);
@@ -165,7 +176,7 @@ void ZoneState::set_desired(const PubRecord& r) {
     e.failure_counted = false;
     e.stuck = false;
     e.hold_until = 0;
-    e.rejections = 0;
+    clear_rejections(e);
     e.adopted = false;
     if (!e.desired) ++desired_;
     e.desired = true;
@@ -186,7 +197,7 @@ void ZoneState::clear_desired(const PubRecord& r) {
     e.failure_counted = false;
     e.stuck = false;
     e.hold_until = 0;
-    e.rejections = 0;
+    clear_rejections(e);
     e.desired = false;
     e.kept = false;
     --desired_;

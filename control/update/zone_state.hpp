@@ -126,6 +126,10 @@ public:
     void fail(Entry* e, bool maybe_applied);  // not applied (or unknown)
     // A queued entry that fits in no message.
     void park_stuck(Entry* e);
+    // The change of `e` was rejected alone (one more time).
+    void note_rejection(Entry& e);
+    // Changes rejected alone and not accepted (or replaced) since.
+    size_t rejected_count() const { return rejected_; }
 
     // The desired records of an RRset (for TIMEOUT hashes).
     std::vector<const Entry*> desired_in_rrset(std::string_view rrset) const;
@@ -160,6 +164,7 @@ private:
     static bool subtype_ptr(const Entry& e);
     std::string target_srv_rrset(const Entry& e) const;
     void set_server(Entry& e, ServerState s, uint32_t ttl);
+    void clear_rejections(Entry& e);
 
     codec::Name zone_;
     std::map<std::string, Entry, std::less<>> entries_;
@@ -170,6 +175,7 @@ private:
     size_t fresh_ = 0;
     size_t queued_bytes_ = 0;
     size_t in_flight_ = 0;
+    size_t rejected_ = 0;
     std::vector<std::string> subtypes_;  // keys of adopted or kept subtype PTRs
 };
 
