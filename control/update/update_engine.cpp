@@ -1026,6 +1026,7 @@ void Engine::readback_done(Zone& z, uint64_t now, bool ok, std::string error) {
     z.synced = true;
     if (ok) {
         ++z.stats.readbacks;
+        z.stats.reachable = true;  // the server answered a signed transfer
         z.stats.leftovers += z.state.apply_readback(z.xfr_records, now + grace_ms());
     } else {
         // The server keeps its content to itself: re-send everything desired

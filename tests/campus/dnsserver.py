@@ -240,7 +240,7 @@ class Knot(Primary):
         d = self.dir
         listen = ", ".join([f"{a}@53" for a in self.listen4 + self.listen6])
         zones = "".join(f"  - domain: {z}\n    file: \"{self.zone_file(z)}\"\n"
-                        f"    acl: [update, transfer]\n" for z in self.zones)
+                        f"    acl: [update, transfer, transfer-key]\n" for z in self.zones)
         with open(os.path.join(d, "knot.conf"), "w") as f:
             f.write(f"server:\n"
                     f"  rundir: \"{d}\"\n"
@@ -259,6 +259,11 @@ class Knot(Primary):
                     f"    key: {self.key.name}\n"
                     f"    action: update\n"
                     f"  - id: transfer\n"
+                    f"    action: transfer\n"
+                    # The proxy reads its zones back with its UPDATE key; a
+                    # signed AXFR matches only a rule that names the key.
+                    f"  - id: transfer-key\n"
+                    f"    key: {self.key.name}\n"
                     f"    action: transfer\n"
                     f"template:\n"
                     f"  - id: default\n"
