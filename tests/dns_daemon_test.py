@@ -57,16 +57,7 @@ SUB2 = "lab2.example.test."
 
 def config(net, prefix, keyfile, sub=SUB, browse_ttl=3600):
     return f"""
-dpdk:
-  lcores: [0, 1]
-  memory_mb: 256
-  no_huge: true
-  file_prefix: {prefix}
-  vdevs: ["net_af_packet0,iface={net.outer}"]
-ports:
-  - name: trunk
-    device: net_af_packet0
-links:
+{net.dpdk_yaml(prefix)}links:
   - name: lab-v4
     port: trunk
     prefix: 192.0.2.0/24

@@ -22,16 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def config(net, prefix):
     return f"""
-dpdk:
-  lcores: [0, 1]
-  memory_mb: 256
-  no_huge: true
-  file_prefix: {prefix}
-  vdevs: ["net_af_packet0,iface={net.outer}"]
-ports:
-  - name: trunk
-    device: net_af_packet0
-links:
+{net.dpdk_yaml(prefix)}links:
   - name: lab-v4
     port: trunk
     prefix: 192.0.2.0/24

@@ -28,15 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def config(net, prefix, named):
     return f"""
-dpdk:
-  lcores: [0, 1]
-  memory_mb: 256
-  file_prefix: {prefix}
-  vdevs: ["net_af_packet0,iface={net.outer}"]
-ports:
-  - name: trunk
-    device: net_af_packet0
-links:
+{net.dpdk_yaml(prefix, no_huge=False)}links:
   - name: lab-v4
     port: trunk
     prefix: 192.0.2.0/24

@@ -48,6 +48,21 @@ class Subnet:
         sh("ip", "route", "add", "224.0.0.0/4", "dev", self.inner, ns=self.ns, check=False)
         return self
 
+    def dpdk_yaml(self, file_prefix, no_huge=True, extra_args=None):
+        """The daemon configuration's `dpdk:` and `ports:` sections for one
+        net_af_packet port (`trunk`) on this subnet's root-side veth."""
+        extra = f"  extra_args: [{', '.join(extra_args)}]\n" if extra_args else ""
+        return (f"dpdk:\n"
+                f"  lcores: [0, 1]\n"
+                f"  memory_mb: 256\n"
+                + ("  no_huge: true\n" if no_huge else "") +
+                f"  file_prefix: {file_prefix}\n"
+                f"  vdevs: [\"net_af_packet0,iface={self.outer}\"]\n"
+                + extra +
+                f"ports:\n"
+                f"  - name: trunk\n"
+                f"    device: net_af_packet0\n")
+
     def down(self):
         sh("ip", "link", "del", self.outer, check=False)
         sh("ip", "netns", "del", self.ns, check=False)

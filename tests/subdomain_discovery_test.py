@@ -43,15 +43,7 @@ TWO = "two.example.test."
 
 def config(net, prefix, key, port):
     return f"""
-dpdk:
-  lcores: [0, 1]
-  memory_mb: 256
-  file_prefix: {prefix}
-  vdevs: ["net_af_packet0,iface={net.outer}"]
-ports:
-  - name: trunk
-    device: net_af_packet0
-links:
+{net.dpdk_yaml(prefix, no_huge=False)}links:
   - name: lab
     port: trunk
     prefix: 198.51.100.0/24

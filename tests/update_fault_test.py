@@ -70,17 +70,7 @@ RECONCILE_S = 5
 
 def daemon_config(net, prefix, key_path, port, level="info"):
     return f"""
-dpdk:
-  lcores: [0, 1]
-  memory_mb: 256
-  no_huge: true
-  file_prefix: {prefix}
-  vdevs: ["net_af_packet0,iface={net.outer}"]
-  extra_args: [--no-shconf]
-ports:
-  - name: trunk
-    device: net_af_packet0
-links:
+{net.dpdk_yaml(prefix, extra_args=["--no-shconf"])}links:
   - name: lab
     port: trunk
     prefix: 192.0.2.0/24
