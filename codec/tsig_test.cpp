@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -474,16 +475,20 @@ TEST(TsigSign, RoundTripAllAlgorithms) {
 
 TEST(TsigSign, DistinctAlgorithmsGiveDistinctMacs) {
     const Bytes msg = load("kea_query_sha1").unsigned_msg;
-    std::vector<Bytes> macs;
+    // (a set of strings: sorting vectors of bytes trips a GCC 12 -O3 false
+    // -Wstringop-overread in lexicographical_compare_three_way)
+    std::set<std::string> macs;
+    size_t n = 0;
     for (TsigAlgorithm a : kAllAlgs) {
         Bytes mac;
         TsigSignParams p;
         p.time_signed = 1;
         sign(msg, test_key(a), p, &mac);
-        macs.push_back(mac);
+        EXPECT_FALSE(mac.empty());
+        macs.insert(std::string(mac.begin(), mac.end()));
+        ++n;
     }
-    std::sort(macs.begin(), macs.end());
-    EXPECT_EQ(std::unique(macs.begin(), macs.end()), macs.end());
+    EXPECT_EQ(macs.size(), n);
 }
 
 TEST(TsigSign, KeyNameIsDigestedLowercase) {
