@@ -377,7 +377,8 @@ struct ZoneTotals {  // counters of engines that are gone, per zone
     uint64_t messages_sent = 0, records_sent = 0;
     std::array<uint64_t, 24> responses{};
     uint64_t tsig_failures = 0, timeouts = 0, retries = 0, tcp_fallbacks = 0, queue_overflow = 0,
-             failed_changes = 0, connection_failures = 0, stuck = 0;
+             failed_changes = 0, connection_failures = 0, stuck = 0, splits = 0, readbacks = 0,
+             readback_failures = 0, leftovers = 0;
     void add(const ZoneStats& s) {
         messages_sent += s.messages_sent;
         records_sent += s.records_sent;
@@ -390,6 +391,10 @@ struct ZoneTotals {  // counters of engines that are gone, per zone
         failed_changes += s.failed_changes;
         connection_failures += s.connection_failures;
         stuck += s.stuck;
+        splits += s.splits;
+        readbacks += s.readbacks;
+        readback_failures += s.readback_failures;
+        leftovers += s.leftovers;
     }
     void add_to(stats::ZoneSample& z) const {
         z.messages_sent += messages_sent;
@@ -403,6 +408,10 @@ struct ZoneTotals {  // counters of engines that are gone, per zone
         z.failed_changes += failed_changes;
         z.connection_failures += connection_failures;
         z.stuck += stuck;
+        z.splits += splits;
+        z.readbacks += readbacks;
+        z.readback_failures += readback_failures;
+        z.leftovers += leftovers;
     }
 };
 
@@ -748,6 +757,7 @@ private:
             if (current) {
                 z.desired = s.desired;
                 z.confirmed = s.confirmed;
+                z.held = s.held;
                 z.reachable = s.reachable;
                 z.lease_echoed = s.lease_echoed;
                 z.last_error = s.last_error;
@@ -1078,7 +1088,8 @@ private:
             .u64("confirmed", z.confirmed).u64("pending", z.pending)
             .u64("messages_sent", z.messages_sent).u64("records_sent", z.records_sent)
             .u64("noerror", z.responses[0]).u64("timeouts", z.timeouts).u64("retries", z.retries)
-            .u64("failed_changes", z.failed_changes)
+            .u64("failed_changes", z.failed_changes).u64("held", z.held).u64("splits", z.splits)
+            .u64("readbacks", z.readbacks).u64("readback_failures", z.readback_failures)
             .i64("seconds_since_success",
                  z.last_success_unix > 0 ? static_cast<int64_t>(now - z.last_success_unix) : -1)
             .str("last_error", z.last_error);
@@ -1408,7 +1419,9 @@ private:
           << ", \"pending\": " << z.pending << ", \"messages_sent\": " << z.messages_sent
           << ", \"records_sent\": " << z.records_sent << ", \"timeouts\": " << z.timeouts
           << ", \"retries\": " << z.retries << ", \"failed_changes\": " << z.failed_changes
-          << ", \"queue_overflow\": " << z.queue_overflow
+          << ", \"queue_overflow\": " << z.queue_overflow << ", \"held\": " << z.held
+          << ", \"splits\": " << z.splits << ", \"readbacks\": " << z.readbacks
+          << ", \"readback_failures\": " << z.readback_failures << ", \"leftovers\": " << z.leftovers
           << ", \"lease_echoed\": " << (z.lease_echoed ? "true" : "false")
           << ", \"seconds_since_success\": ";
         if (z.last_success_unix > 0) {

@@ -126,6 +126,15 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
                            "Changes that ended in a definitive failure (REFUSED, NOTAUTH, BADSIG...)");
     auto& conn = m.counter("updproxy_update_connection_failures_total",
                            "Transport errors talking to the zone's server (ICMP, connect, TLS)");
+    auto& spl = m.counter("updproxy_update_splits_total",
+                          "Rejected UPDATE messages split to isolate the change the server refuses");
+    auto& rdb = m.counter("updproxy_update_readbacks_total",
+                          "Zone read-backs (signed AXFR) by result");
+    auto& lft = m.counter("updproxy_update_leftover_records_total",
+                          "Records found on the server by read-backs that this run does not publish "
+                          "(removed after a grace)");
+    auto& hld = m.gauge("updproxy_update_held_changes",
+                        "Changes the server rejected on their own, held back and retried with backoff");
     auto& des = m.gauge("updproxy_update_desired_records", "Records the proxy wants the server to hold");
     auto& conf = m.gauge("updproxy_update_confirmed_records", "Records the server confirmed holding");
     auto& pend = m.gauge("updproxy_update_pending_changes",
@@ -153,6 +162,11 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
         ovf.add(zl, d(z.queue_overflow));
         fail.add(zl, d(z.failed_changes));
         conn.add(zl, d(z.connection_failures));
+        spl.add(zl, d(z.splits));
+        rdb.add({{"zone", z.zone}, {"result", "success"}}, d(z.readbacks));
+        rdb.add({{"zone", z.zone}, {"result", "failure"}}, d(z.readback_failures));
+        lft.add(zl, d(z.leftovers));
+        hld.add(zl, d(z.held));
         des.add(zl, d(z.desired));
         conf.add(zl, d(z.confirmed));
         pend.add(zl, d(z.pending));

@@ -34,7 +34,11 @@ struct ZoneSample {
     std::array<uint64_t, 24> responses{};  // by effective rcode
     uint64_t tsig_failures = 0, timeouts = 0, retries = 0, tcp_fallbacks = 0;
     uint64_t queue_overflow = 0, failed_changes = 0, connection_failures = 0, stuck = 0;
+    uint64_t splits = 0;             // rejected messages split to isolate a change
+    uint64_t readbacks = 0, readback_failures = 0;  // zone read-backs (signed AXFR)
+    uint64_t leftovers = 0;          // records found by read-backs that this run did not publish
     uint64_t desired = 0, confirmed = 0, pending = 0;
+    uint64_t held = 0;               // changes rejected alone and held back now
     double last_success_unix = 0;  // wall clock seconds; 0 = never
     bool reachable = false;
     bool lease_echoed = false;

@@ -401,6 +401,12 @@ def case_rrsetlimit(binary, work, failures):
                                 f"{st.get('failed_changes')} (want 1), log lines {refused}")
             else:
                 print(f"ok   the refused change is counted once and logged: {refused[0].strip()}")
+            zs = d.request("zone " + ZONE)[0]
+            if zs.get("held") != 1 or not zs.get("splits"):
+                failures.append(f"updproxyctl zone: held {zs.get('held')} (want 1), splits "
+                                f"{zs.get('splits')} (want > 0): {json.dumps(zs)}")
+            else:
+                print(f"ok   updproxyctl zone: 1 change held back, {zs['splits']} split(s)")
             # Held back and retried with its own backoff: still counted once,
             # still absent, the rest untouched.
             time.sleep(4)
