@@ -20,6 +20,22 @@ def sh(*args, check=True, ns=None, capture=False):
     return r.stdout if capture else r.returncode
 
 
+def dpdk_yaml(iface, file_prefix, no_huge=True, extra_args=None):
+    """The daemon configuration's `dpdk:` and `ports:` sections for one
+    net_af_packet port (`trunk`) on the veth `iface`."""
+    extra = f"  extra_args: [{', '.join(extra_args)}]\n" if extra_args else ""
+    return (f"dpdk:\n"
+            f"  lcores: [0, 1]\n"
+            f"  memory_mb: 256\n"
+            + ("  no_huge: true\n" if no_huge else "") +
+            f"  file_prefix: {file_prefix}\n"
+            f"  vdevs: [\"net_af_packet0,iface={iface}\"]\n"
+            + extra +
+            f"ports:\n"
+            f"  - name: trunk\n"
+            f"    device: net_af_packet0\n")
+
+
 class Subnet:
     """One namespace `ns` whose veth `inner` (with addresses) faces `outer`
     in the root namespace (no addresses: the proxy's DPDK port)."""
@@ -49,19 +65,8 @@ class Subnet:
         return self
 
     def dpdk_yaml(self, file_prefix, no_huge=True, extra_args=None):
-        """The daemon configuration's `dpdk:` and `ports:` sections for one
-        net_af_packet port (`trunk`) on this subnet's root-side veth."""
-        extra = f"  extra_args: [{', '.join(extra_args)}]\n" if extra_args else ""
-        return (f"dpdk:\n"
-                f"  lcores: [0, 1]\n"
-                f"  memory_mb: 256\n"
-                + ("  no_huge: true\n" if no_huge else "") +
-                f"  file_prefix: {file_prefix}\n"
-                f"  vdevs: [\"net_af_packet0,iface={self.outer}\"]\n"
-                + extra +
-                f"ports:\n"
-                f"  - name: trunk\n"
-                f"    device: net_af_packet0\n")
+        """dpdk_yaml() for this subnet's root-side veth."""
+        return dpdk_yaml(self.outer, file_prefix, no_huge, extra_args)
 
     def down(self):
         sh("ip", "link", "del", self.outer, check=False)

@@ -59,7 +59,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from dns_servers import Knot, Named, TsigKey  # noqa: E402
 from mdns_capture import Capture, Host, LinkPub, Service, browse_records, service_records  # noqa: E402
-from netns import Subnet, sh, subnets  # noqa: E402
+from netns import Subnet, dpdk_yaml, sh, subnets  # noqa: E402
 from updproxy_proc import Daemon  # noqa: E402
 import publish_test as pt  # noqa: E402
 
@@ -68,9 +68,9 @@ LAB = LinkPub("lab.example.test.", ZONE)
 RECONCILE_S = 5
 
 
-def daemon_config(net, prefix, key_path, port, level="info"):
+def daemon_config(iface, prefix, key_path, port, level="info"):
     return f"""
-{net.dpdk_yaml(prefix, extra_args=["--no-shconf"])}links:
+{dpdk_yaml(iface, prefix, extra_args=["--no-shconf"])}links:
   - name: lab
     port: trunk
     prefix: 192.0.2.0/24
@@ -173,7 +173,7 @@ def case_restart(binary, work, failures):
     key = TsigKey.generate(work)
     srv = Named(work, [ZONE], key)
     with subnets(net):
-        d = Daemon(binary, daemon_config(net, f"updfr{os.getpid()}", key.path, srv.port), work)
+        d = Daemon(binary, daemon_config(net.outer, f"updfr{os.getpid()}", key.path, srv.port), work)
         resp = None
         try:
             srv.start()
@@ -243,7 +243,7 @@ def case_badkey(binary, work, failures):
     wrong = TsigKey.generate(work, key.name, filename="wrong.key")
     srv = Named(work, [ZONE], key)
     with subnets(net):
-        d = Daemon(binary, daemon_config(net, f"updfk{os.getpid()}", wrong.path, srv.port), work)
+        d = Daemon(binary, daemon_config(net.outer, f"updfk{os.getpid()}", wrong.path, srv.port), work)
         resp = None
         try:
             srv.start()
@@ -361,7 +361,7 @@ def case_rrsetlimit(binary, work, failures):
     srv = Named(work, [ZONE], key, extra_options="  max-records-per-type 2;\n")
     resp = None
     with subnets(net):
-        d = Daemon(binary, daemon_config(net, f"updfl{os.getpid()}", key.path, srv.port), work)
+        d = Daemon(binary, daemon_config(net.outer, f"updfl{os.getpid()}", key.path, srv.port), work)
         try:
             srv.start()
             d.start()
@@ -454,13 +454,9 @@ def case_twolive(binary, work, failures):
             sh("ip", "link", "set", in2, "up", ns=net.ns)
             srv.start()
             for i, outer in enumerate((net.outer, out2)):
-                class Side:  # the config only reads .outer
-                    pass
-                side = Side()
-                side.outer = outer
                 dd = os.path.join(work, f"proxy{i}")
                 os.makedirs(dd)
-                cfg = daemon_config(side, f"updf2{i}{os.getpid()}", key.path, srv.port)
+                cfg = daemon_config(outer, f"updf2{i}{os.getpid()}", key.path, srv.port)
                 cfg = cfg.replace("address: 192.0.2.1\n", f"address: 192.0.2.{1 + i}\n")
                 daemons.append(Daemon(binary, cfg, dd).start())
             resp = Responder(net.ns)
@@ -522,7 +518,7 @@ def case_proxyrestart(binary, work, failures, server_cls=None, ttl_change=False)
     srv = server_cls(work, [ZONE], key)
     resp = None
     with subnets(net):
-        d = Daemon(binary, daemon_config(net, f"updfp{os.getpid()}", key.path, srv.port), work)
+        d = Daemon(binary, daemon_config(net.outer, f"updfp{os.getpid()}", key.path, srv.port), work)
         try:
             srv.start()
             d.start()
