@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "campus"))
 
 import dns.name  # noqa: E402
 
-from fixture import Campus, embedded_query_section  # noqa: E402
+from fixture import Campus  # noqa: E402
 from scenario import Scenario  # noqa: E402
 
 TTY = sys.stdout.isatty()
@@ -174,10 +174,9 @@ def metrics_forward(c, port):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "control", "updproxy"))
-    ap.add_argument("--primary", choices=["bind", "knot", "embedded"], default=None,
-                    help="who answers the campus's DNS: BIND or Knot taking the proxy's "
-                         "UPDATEs, or the proxy itself (default: embedded once the daemon "
-                         "serves zones, else bind)")
+    ap.add_argument("--primary", choices=["bind", "knot", "embedded"], default="embedded",
+                    help="who answers the campus's DNS: the proxy itself (its dns: service, "
+                         "the default), or BIND or Knot taking the proxy's UPDATEs")
     ap.add_argument("--for", dest="for_s", type=float, default=0,
                     help="stop after SECONDS of running (default: until Ctrl-C)")
     ap.add_argument("--metrics-port", type=int, default=9464)
@@ -190,17 +189,6 @@ def main():
         sys.exit(f"scripts/campus.py: {a.binary} not built (ninja -C build)")
     signal.signal(signal.SIGTERM, lambda *x: sys.exit(0))
     sc = Scenario.load(a.scenario) if a.scenario else Scenario.load()
-    if a.primary is None:
-        probe = Campus(a.binary, scenario=sc, primary="embedded", remove_workdir=True)
-        a.primary = "embedded" if embedded_query_section(probe) is not None else "bind"
-        probe.down()
-    elif a.primary == "embedded":
-        probe = Campus(a.binary, scenario=sc, primary="embedded", remove_workdir=True)
-        wired = embedded_query_section(probe) is not None
-        probe.down()
-        if not wired:
-            sys.exit("scripts/campus.py: the daemon does not serve zones itself yet "
-                     "(tests/campus/fixture.py: embedded_query_section); use --primary bind")
     say(bold("updproxy on a simulated campus"))
     say(dim("Network namespaces stand in for the campus: each subnet is a bridge with real mDNS "
             "hosts on it,\nreaching one DPDK port of the proxy; this machine's own network is "
