@@ -21,7 +21,6 @@ Needs knotd (Debian: knot) and dnspython (python3-dnspython). Loopback only.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
+from dns_servers import free_port
 
 LAB = "lab.example.edu."
 PARENT = "example.edu."
@@ -95,24 +95,6 @@ def parent_zone_text():
         "db._dns-sd._udp IN PTR lab",
         "www IN A 192.0.2.80",
     ]) + "\n"
-
-
-def free_port():
-    # A port free for both UDP and TCP on 127.0.0.1.
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            t.close()
-            continue
-        t.close()
-        u.close()
-        return port
-    raise RuntimeError("no free port")
 
 
 def wait_for(port, name, deadline_s=15):

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsigkeyring
 import dns.zone
+from dns_servers import free_port
 
 ZONE = "lab.example.edu."
 SERVICE = [
@@ -58,23 +58,6 @@ def zone_text(with_service):
     if with_service:
         lines += SERVICE
     return "\n".join(lines) + "\n"
-
-
-def free_port():
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            t.close()
-            continue
-        t.close()
-        u.close()
-        return port
-    raise RuntimeError("no free port")
 
 
 class Checks:
