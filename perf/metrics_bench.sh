@@ -79,37 +79,7 @@ if [ -n "$capture" ]; then
   cp "$capture" "$tmp/capture.pcap"
   what="$capture"
 else
-  /usr/bin/python3 - "$corpus/pcap" "$tmp/capture.pcap" <<'PY'
-import struct, sys
-from scapy.utils import RawPcapReader, RawPcapWriter
-pcap, out = sys.argv[1], sys.argv[2]
-files = ["ndpi/telegram_mdns-only.pcap", "ndpi/anyconnect-vpn_mdns-only.pcap",
-         "ndpi/iphone_mdns-only.pcap", "ndpi/gnutella_mdns-only.pcap",
-         "zeek/mdns.pcap", "zeek/mdns-no-assoc.pcap"]
-def udp_ports(b):
-    off, et = 12, struct.unpack_from("!H", b, 12)[0]
-    while et in (0x8100, 0x88a8, 0x9100) and len(b) >= off + 6:
-        off += 4
-        et = struct.unpack_from("!H", b, off)[0]
-    off += 2
-    if et == 0x0800 and len(b) >= off + 20 and b[off + 9] == 17:
-        l4 = off + (b[off] & 0xF) * 4
-    elif et == 0x86DD and len(b) >= off + 40 and b[off + 6] == 17:
-        l4 = off + 40
-    else:
-        return None
-    return struct.unpack_from("!HH", b, l4) if len(b) >= l4 + 4 else None
-w = RawPcapWriter(out, linktype=1, sync=True)
-for f in files:
-    r = RawPcapReader(f"{pcap}/{f}")
-    if r.linktype != 1:
-        continue
-    for data, _ in r:
-        p = udp_ports(data)
-        if p is not None and 5353 in p:
-            w.write(data)
-w.close()
-PY
+  /usr/bin/python3 "$root/perf/corpus_mix.py" "$corpus/pcap" mdns "$tmp/capture.pcap" >/dev/null
   what="corpus mDNS mix (the default of perf/run dataplane)"
 fi
 
