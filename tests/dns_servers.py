@@ -79,6 +79,7 @@ class TsigKey:
                              stdout=subprocess.PIPE).stdout
         with open(path, "w") as f:
             f.write(out)
+        os.chmod(path, 0o600)
         secret = re.search(r'secret\s+"([^"]+)"', out).group(1)
         return TsigKey(path, name, algorithm, secret)
 

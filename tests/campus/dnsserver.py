@@ -7,11 +7,11 @@ The parent zone delegates each subdomain zone (NS + glue) to itself.
 Both are children of the fixture (own session), stopped with it.
 """
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import dns.message
@@ -19,22 +19,8 @@ import dns.name
 import dns.query
 import dns.rdatatype
 
-KEYGEN = "/usr/sbin/tsig-keygen"
-
-
-class TsigKey:
-    def __init__(self, path, name, algorithm, secret):
-        self.path, self.name, self.algorithm, self.secret = path, name, algorithm, secret
-
-    @staticmethod
-    def generate(workdir, name="campus-update", algorithm="hmac-sha256"):
-        out = subprocess.run([KEYGEN, "-a", algorithm, name], check=True, text=True,
-                             stdout=subprocess.PIPE).stdout
-        path = os.path.join(workdir, f"{name}.key")
-        with open(path, "w") as f:
-            f.write(out)
-        os.chmod(path, 0o600)
-        return TsigKey(path, name, algorithm, re.search(r'secret\s+"([^"]+)"', out).group(1))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dns_servers import TsigKey  # noqa: E402,F401 (the fixture imports it from here)
 
 
 class Primary:

@@ -314,7 +314,7 @@ class Campus:
                  f"{len(sc.hosts)} hosts ({time.time() - t:.1f} s)")
 
         if self.primary_kind != "embedded":
-            self.key = TsigKey.generate(self.workdir)
+            self.key = TsigKey.generate(self.workdir, name="campus-update")
             self.primary = PRIMARIES[self.primary_kind](
                 self.core, self.workdir, sc, self.key,
                 ["127.0.0.1", d["server4"]], [d["server6"]])
