@@ -39,6 +39,7 @@
 #include "control/record_format.hpp"
 #include "control/record_store.hpp"
 #include "control/zone/server.hpp"
+#include "control/zone/worker_answerer.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/packet_path.hpp"
 #include "stats/control_metrics.hpp"
@@ -484,8 +485,25 @@ public:
             for (const auto& u : auth_->listener()->udp_addresses()) where += " udp " + u.to_string();
             for (const auto& t : auth_->listener()->tcp_addresses()) where += " tcp " + t.to_string();
         }
+        // UDP queries to a link address are answered by the worker that
+        // receives them, from the zones' RCU snapshot (one reader each).
+        size_t answering = 0;
+        for (size_t w = 0; w < dp_.worker_count(); ++w) {
+            auto reader = auth_->store().make_reader();
+            if (!reader) {
+                log_(Level::warn, "dns: no zone reader left for worker " + std::to_string(w) +
+                                      ": its queries go to the control thread");
+                break;
+            }
+            answerers_.push_back(std::make_unique<zone::WorkerAnswerer>(
+                std::move(reader), auth_->config().max_udp_payload, &dataplane::Dataplane::tsc,
+                dataplane::Dataplane::tsc_hz()));
+            dp_.set_answerer(w, answerers_.back().get());
+            ++answering;
+        }
         log_(Level::info, "dns: serving " + zones + ";" + (where.empty() ? " no socket" : where) +
-                              "; udp port 53 on every link address");
+                              "; udp port 53 on every link address, answered by " +
+                              std::to_string(answering) + " workers");
         dp_out_.resize(65535);
         return true;
     }
@@ -876,6 +894,13 @@ private:
         snapshot_ms_ = now_ms;
     }
 
+    // Queries on DPDK links the workers answered themselves.
+    uint64_t worker_answers() const {
+        uint64_t n = 0;
+        for (const auto& a : answerers_) n += a->answered();
+        return n;
+    }
+
     stats::QuerySample query_sample() const {
         stats::QuerySample q;
         const zone::AnswerCounters& cc = auth_->control_counters();  // TCP and DPDK links
@@ -899,6 +924,31 @@ private:
         dl.path = "dpdk";
         dp_latency_.read(&dl.bounds, &dl.counts, &dl.sum);
         q.latency.push_back(std::move(dl));
+        // Answered by the workers themselves (path "dpdk_worker": from the
+        // start of the poll that received the query to its answer built).
+        stats::LatencySample wl;
+        wl.path = "dpdk_worker";
+        for (const auto& a : answerers_) {
+            const zone::AnswerCounters& wc = a->counters();
+            for (size_t rc = 0; rc < 16; ++rc) q.responses[rc] += wc.rcode[rc].load(std::memory_order_relaxed);
+            q.dropped += wc.drop_short.load(std::memory_order_relaxed) +
+                         wc.drop_response.load(std::memory_order_relaxed) +
+                         wc.drop_no_room.load(std::memory_order_relaxed);
+            q.udp += a->answered();
+            q.dpdk += a->answered();
+            q.dpdk_worker += a->answered();
+            std::vector<double> bounds;
+            std::vector<uint64_t> counts;
+            double sum = 0;
+            a->latency().read(&bounds, &counts, &sum);
+            if (wl.counts.empty()) {
+                wl.bounds = bounds;
+                wl.counts.assign(counts.size(), 0);
+            }
+            for (size_t i = 0; i < counts.size() && i < wl.counts.size(); ++i) wl.counts[i] += counts[i];
+            wl.sum += sum;
+        }
+        if (!wl.counts.empty()) q.latency.push_back(std::move(wl));
         const zone::SlowPathStats ss = auth_->slow_stats();
         q.transfers_axfr = ss.axfr;
         q.transfers_ixfr = ss.ixfr_incremental + ss.ixfr_full + ss.ixfr_up_to_date + ss.ixfr_udp;
@@ -1459,7 +1509,8 @@ private:
               << refresh_queries_ + discovery_base_.refresh_queries +
                      (cp_->discovery() ? cp_->discovery()->stats().refresh_queries : 0)
               << ", \"unicast_queries_unanswered\": " << queries_unanswered_
-              << ", \"dns_queries_dpdk\": " << dp_queries_
+              << ", \"dns_queries_dpdk\": " << dp_queries_ + worker_answers()
+              << ", \"dns_queries_dpdk_worker\": " << worker_answers()
               << ", \"dns_zones\": " << (auth_ ? auth_->store().zone_count() : 0)
               << ", \"config\": " << json_str(config_path_.empty() ? "<embedded default>" : config_path_)
               << ", \"log_level\": " << json_str(cfg_.log.level)
@@ -1588,6 +1639,8 @@ private:
     std::unique_ptr<zone::AuthServer> auth_;  // `dns:`; null without
     std::vector<uint8_t> dp_out_;             // a DPDK link query's answer
     zone::LatencyHistogram dp_latency_;
+    // One per worker (after auth_: readers go before their store).
+    std::vector<std::unique_ptr<zone::WorkerAnswerer>> answerers_;
     uint64_t dp_queries_ = 0, dp_replies_ = 0, dp_malformed_ = 0;
     uint64_t zone_records_ = 0;
     int ctl_ = -1;

@@ -39,6 +39,11 @@ constexpr uint16_t kMaxBurst = 64;
 // mDNS messages may be 9000 bytes (RFC 6762 §17); a jumbo frame with two tags.
 constexpr size_t kLinearBuf = 9216 + 64;
 constexpr unsigned kPoolCache = 256;
+// Reply frames (DNS answers, ARP/ND) are built in mbufs of their own pool,
+// big enough for the largest UDP answer (dns.max_udp_payload <= 4096) with
+// two VLAN tags and IPv6 headers; the RX pool keeps DPDK's default size.
+constexpr uint16_t kReplyRoom = 4096 + 128;
+constexpr unsigned kTxMbufsPerWorker = 2048;
 // Frames ahead whose first cache line is prefetched while one is handled.
 constexpr uint16_t kPrefetchAhead = 3;
 static_assert(kMaxBurst <= ResponseBatch::kMax, "one flush per RX burst");
@@ -76,12 +81,13 @@ class Worker {
 public:
     Worker(size_t index, unsigned lcore, const DataplaneOptions& opts, const LinkTable& links,
            const std::vector<uint16_t>& port_ids, const std::vector<Mac>& macs,
-           rte_mempool* pool)
+           rte_mempool* pool, rte_mempool* tx_pool)
         : index_(index),
           lcore_(lcore),
           opts_(opts),
           port_ids_(port_ids),
           pool_(pool),
+          tx_pool_(tx_pool),
           events_(opts.event_ring_bytes),
           queries_(opts.query_ring_bytes),
           tx_(opts.tx_ring_bytes),
@@ -90,6 +96,17 @@ public:
           path_(PathConfig{&links, macs, opts.parse}, &shard_, &queries_, &counters_),
           links_(links),
           linear_(kLinearBuf) {}
+
+    ~Worker() {
+        if (spare_ != nullptr) rte_pktmbuf_free(spare_);
+    }
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void set_answerer(QueryAnswerer* a) {
+        answerer_ = a;
+        path_.set_answerer(a);
+    }
 
     static table::ShardConfig shard_config(const DataplaneOptions& o, size_t index) {
         table::ShardConfig c = o.table;
@@ -116,6 +133,7 @@ public:
         const uint64_t tsc = rte_rdtsc();
         if (last_tsc_ != 0) (last_busy_ ? busy_cycles_ : idle_cycles_).add(tsc - last_tsc_);
         last_tsc_ = tsc;
+        if (answerer_ != nullptr) answerer_->begin_poll(tsc);
         uint16_t total = 0;
         const uint16_t burst = std::min<uint16_t>(opts_.burst, kMaxBurst);
         const bool capture_time = opts_.capture_time && g_ts_offset >= 0;
@@ -147,8 +165,11 @@ public:
             path_.flush(batch_, batch_ms_);
             linear_used_ = 0;
             rte_pktmbuf_free_bulk(pkts, n);  // nothing keeps pointers into them
+            flush_replies(static_cast<uint16_t>(p));
             total = static_cast<uint16_t>(total + n);
         }
+        // The replies are with the NIC: nothing of this poll's snapshot is held.
+        if (answerer_ != nullptr) answerer_->end_poll();
         drain_tx_requests();
         counters_.bursts.add();
         if (total) counters_.busy_bursts.add();
@@ -225,9 +246,40 @@ public:
                 sv.vlan[0] = m->vlan_tci & 0xFFF;
             }
         }
-        uint8_t reply[128];
-        const size_t n = path_.receive(frame, port, sv, now_ms, reply, batch_);
-        if (n) [[unlikely]] send(port, {reply, n});
+        // A reply (DNS answer, ARP, ND) is built straight into a spare TX
+        // mbuf, which joins this port's reply burst; the spare is replaced
+        // only when used.
+        if (spare_ == nullptr) spare_ = rte_pktmbuf_alloc(tx_pool_);
+        if (spare_ == nullptr) [[unlikely]] {
+            uint8_t small[128];
+            if (path_.receive(frame, port, sv, now_ms, small, batch_) != 0) counters_.tx_failed.add();
+            return;
+        }
+        const std::span<uint8_t> room(rte_pktmbuf_mtod(spare_, uint8_t*), rte_pktmbuf_tailroom(spare_));
+        const size_t n = path_.receive(frame, port, sv, now_ms, room, batch_);
+        if (n) {
+            spare_->data_len = static_cast<uint16_t>(n);
+            spare_->pkt_len = static_cast<uint32_t>(n);
+            replies_[replies_n_++] = spare_;
+            spare_ = nullptr;
+        }
+    }
+
+    // This port's replies of the burst, in one rte_eth_tx_burst (one
+    // sendto(2) on af_packet instead of one per reply).
+    void flush_replies(uint16_t port) {
+        if (replies_n_ == 0) return;
+        uint64_t bytes = 0;
+        const uint16_t sent =
+            rte_eth_tx_burst(port_ids_[port], static_cast<uint16_t>(index_), replies_.data(), replies_n_);
+        for (uint16_t i = 0; i < sent; ++i) bytes += replies_[i]->pkt_len;
+        counters_.tx_packets.add(sent);
+        counters_.tx_bytes.add(bytes);
+        if (sent < replies_n_) {
+            counters_.tx_failed.add(replies_n_ - sent);
+            rte_pktmbuf_free_bulk(replies_.data() + sent, replies_n_ - sent);
+        }
+        replies_n_ = 0;
     }
 
     void send(uint16_t port, std::span<const uint8_t> frame) {
@@ -296,6 +348,11 @@ public:
     const DataplaneOptions& opts_;
     const std::vector<uint16_t>& port_ids_;
     rte_mempool* pool_;
+    rte_mempool* tx_pool_;
+    rte_mbuf* spare_ = nullptr;  // the next reply's mbuf
+    std::array<rte_mbuf*, kMaxBurst> replies_{};
+    uint16_t replies_n_ = 0;
+    QueryAnswerer* answerer_ = nullptr;
     table::EventRing events_;
     table::EventRing queries_;
     table::EventRing tx_;
@@ -441,6 +498,15 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
         return nullptr;
     }
     dp->pool_ = pool;
+    auto* tx_pool = rte_pktmbuf_pool_create(
+        "updproxy_tx", std::max(4096u, workers * kTxMbufsPerWorker), kPoolCache, 0,
+        static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + kReplyRoom), static_cast<int>(rte_socket_id()));
+    if (tx_pool == nullptr) {
+        *error = "dpdk: cannot create the reply mbuf pool (" + rte_err(rte_errno) +
+                 "); raise dpdk.memory_mb";
+        return nullptr;
+    }
+    dp->tx_pool_ = tx_pool;
 
     if (opts.capture_time) {
         if (rte_mbuf_dyn_rx_timestamp_register(&g_ts_offset, &g_ts_flag) != 0) g_ts_offset = -1;
@@ -508,7 +574,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
     size_t w = 0;
     RTE_LCORE_FOREACH_WORKER(lcore) {
         dp->workers_.push_back(std::make_unique<Worker>(w++, lcore, dp->opts_, dp->links_,
-                                                        dp->port_ids_, dp->macs_, pool));
+                                                        dp->port_ids_, dp->macs_, pool, tx_pool));
     }
 
     for (size_t i = 0; i < dp->port_ids_.size(); ++i) {
@@ -536,6 +602,7 @@ Dataplane::~Dataplane() {
     }
     workers_.clear();
     if (pool_) rte_mempool_free(static_cast<rte_mempool*>(pool_));
+    if (tx_pool_) rte_mempool_free(static_cast<rte_mempool*>(tx_pool_));
     if (eal_ready_) rte_eal_cleanup();
 }
 
@@ -586,6 +653,9 @@ table::EventRing& Dataplane::events(size_t w) { return workers_[w]->events_; }
 table::EventRing& Dataplane::queries(size_t w) { return workers_[w]->queries_; }
 table::EventRing& Dataplane::tx(size_t w) { return workers_[w]->tx_; }
 table::Shard& Dataplane::shard(size_t w) { return workers_[w]->shard_; }
+void Dataplane::set_answerer(size_t w, QueryAnswerer* a) {
+    if (!started_) workers_[w]->set_answerer(a);
+}
 const WorkerCounters& Dataplane::counters(size_t w) const { return workers_[w]->counters_; }
 
 Dataplane::PortStats Dataplane::port_stats(size_t i) const {
@@ -602,5 +672,6 @@ Dataplane::WorkerLoad Dataplane::worker_load(size_t w) const {
     return {workers_[w]->busy_cycles_.get(), workers_[w]->idle_cycles_.get()};
 }
 uint64_t Dataplane::tsc_hz() { return rte_get_tsc_hz(); }
+uint64_t Dataplane::tsc() { return rte_rdtsc(); }
 
 }  // namespace updproxy::dataplane

@@ -4,7 +4,9 @@
 // single-producer/single-consumer rings:
 //
 //   events   worker -> control   table changes (table::EventRing)
-//   queries  worker -> control   unicast DNS queries to the proxy
+//   queries  worker -> control   unicast DNS queries the worker does not
+//                                answer itself (QueryAnswerer: punted, or
+//                                no answerer)
 //   tx       control -> worker   frames the control plane asks to send
 //
 // Everything that does not touch an mbuf (classification, links, checks,
@@ -106,6 +108,10 @@ public:
     table::EventRing& queries(size_t w);
     table::EventRing& tx(size_t w);
     table::Shard& shard(size_t w);
+    // Worker `w` answers unicast DNS queries to its link addresses with `a`
+    // (its own instance, used only on that worker's lcore; the caller keeps
+    // it alive until the dataplane is destroyed). Before start() only.
+    void set_answerer(size_t w, QueryAnswerer* a);
     const WorkerCounters& counters(size_t w) const;
     const LinkTable& links() const { return links_; }
     const std::vector<PortOptions>& ports() const { return opts_.ports; }
@@ -132,6 +138,8 @@ public:
     };
     WorkerLoad worker_load(size_t w) const;
     static uint64_t tsc_hz();
+    // The TSC now (rte_rdtsc), as a function for code outside the dataplane.
+    static uint64_t tsc();
 
 private:
     Dataplane() = default;
@@ -141,6 +149,7 @@ private:
     std::vector<Mac> macs_;
     std::vector<std::unique_ptr<Worker>> workers_;
     void* pool_ = nullptr;
+    void* tx_pool_ = nullptr;
     bool started_ = false;
     bool ports_started_ = false;
     std::string eal_summary_;  // what the EAL logged during init, one line

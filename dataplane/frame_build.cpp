@@ -84,13 +84,14 @@ uint16_t l4_checksum(bool v6, const uint8_t* src, const uint8_t* dst, uint8_t pr
     return (c == 0 && proto == kProtoUdp) ? 0xFFFF : c;
 }
 
-size_t build_udp(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
-                 const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
-                 std::span<const uint8_t> payload) {
-    const size_t l2len = 14 + 4u * l2.vlan_count;
+size_t udp_headroom(const L2& l2, bool v6) { return 14 + 4u * l2.vlan_count + (v6 ? 40 : 20) + 8; }
+
+size_t build_udp_around(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                        const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
+                        size_t payload_len) {
     const size_t iplen = v6 ? 40 : 20;
-    const size_t udplen = 8 + payload.size();
-    const size_t total = l2len + iplen + udplen;
+    const size_t udplen = 8 + payload_len;
+    const size_t total = udp_headroom(l2, v6) + payload_len;
     if (total > out.size() || udplen > 0xFFFF - iplen) return 0;
     uint8_t* p = out.data();
     const size_t l3 = put_l2(p, l2, v6 ? kEtherIpv6 : kEtherIpv4);
@@ -121,9 +122,17 @@ size_t build_udp(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* s
     put16(udp + 2, dst_port);
     put16(udp + 4, static_cast<uint16_t>(udplen));
     put16(udp + 6, 0);
-    std::memcpy(udp + 8, payload.data(), payload.size());
     put16(udp + 6, l4_checksum(v6, src_ip, dst_ip, kProtoUdp, {udp, udplen}));
     return total;
+}
+
+size_t build_udp(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                 const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
+                 std::span<const uint8_t> payload) {
+    const size_t head = udp_headroom(l2, v6);
+    if (head + payload.size() > out.size()) return 0;
+    std::memmove(out.data() + head, payload.data(), payload.size());
+    return build_udp_around(out, l2, v6, src_ip, dst_ip, src_port, dst_port, ttl, payload.size());
 }
 
 const uint8_t* arp_request_target(std::span<const uint8_t> frame) {

@@ -31,6 +31,14 @@ size_t build_udp(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* s
                  const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
                  std::span<const uint8_t> payload);
 
+// The bytes of headers build_udp puts before the payload.
+size_t udp_headroom(const L2& l2, bool v6);
+// build_udp for a payload already written at out[udp_headroom(l2, v6)...]
+// (`payload_len` bytes): the headers are written around it, no copy.
+size_t build_udp_around(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                        const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
+                        size_t payload_len);
+
 // If `frame` is an ARP request for `our_ip`, writes the reply and returns its
 // length; else 0. `l2` gives our MAC as source and the VLAN tags to use (the
 // request's, which a NIC may have stripped); its destination is filled in.

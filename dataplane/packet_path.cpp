@@ -46,9 +46,10 @@ uint16_t PacketPath::lookup_link(uint16_t port, const FrameInfo& f, LinkMiss* mi
     return m.link;
 }
 
-L2 PacketPath::reply_l2(uint16_t port, const FrameInfo& f) const {
+L2 PacketPath::reply_l2(uint16_t port, const FrameInfo& f, const uint8_t* dst_mac) const {
     L2 l2;
     if (port < cfg_.port_macs.size()) l2.src = cfg_.port_macs[port];
+    if (dst_mac != nullptr) std::memcpy(l2.dst.data(), dst_mac, 6);
     l2.vlan_count = f.vlan_count;
     l2.vlan = f.vlan;
     return l2;
@@ -113,6 +114,27 @@ size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
         if (owner == kNoLink) {
             drop(PathDrop::dns_not_service);
             return 0;
+        }
+        if (answerer_ != nullptr) {
+            // Answered here, from the zone snapshot, straight into the reply
+            // frame's payload room; the headers are written around it.
+            const L2 l2 = reply_l2(port, f, frame.data() + 6);
+            const size_t head = udp_headroom(l2, v6);
+            if (reply.size() > head) {
+                const QueryOutcome o = answerer_->answer(f.payload, reply.subspan(head));
+                if (o.verdict == QueryVerdict::drop) return 0;
+                if (o.verdict == QueryVerdict::reply) {
+                    const size_t n = build_udp_around(reply, l2, v6, f.dst.data(), f.src.data(),
+                                                      f.dst_port, f.src_port, 64, o.size);
+                    if (n == 0) {
+                        drop(PathDrop::too_big);
+                        return 0;
+                    }
+                    c_->dns_answered.add();
+                    return n;
+                }
+            }
+            // punt (or no room for an answer here): the control plane's turn
         }
         uint8_t* p = query_ring_ ? query_ring_->reserve(sizeof(QueryHeader) + f.payload.size())
                                  : nullptr;

@@ -3,7 +3,8 @@
 //
 //   classify (Ethernet, VLAN/QinQ, IPv4/IPv6, UDP)    -> frame_drop[reason]
 //   ARP request / IPv6 NS for one of our addresses    -> reply frame
-//   UDP 53 to one of our addresses                     -> query ring (control plane)
+//   UDP 53 to one of our addresses                     -> the QueryAnswerer's reply,
+//                                                         or the query ring (control plane)
 //   UDP 5353: link lookup (port, VLAN, source subnet)  -> path_drop[no_link/off_link]
 //             multicast group or our unicast address   -> path_drop[not_for_us]
 //             IP TTL 255 on multicast (RFC 6762 §11)   -> path_drop[ttl_not_255]
@@ -30,6 +31,7 @@
 #include "dataplane/frame.hpp"
 #include "dataplane/frame_build.hpp"
 #include "dataplane/links.hpp"
+#include "dataplane/query_answerer.hpp"
 #include "dataplane/table/event_ring.hpp"
 #include "dataplane/table/shard.hpp"
 
@@ -107,9 +109,15 @@ public:
 
     const PathConfig& config() const { return cfg_; }
 
+    // Unicast DNS queries to a link address are answered by `a` (in the
+    // `reply` buffer of receive(): it must hold the largest answer plus
+    // udp_headroom()), and only what it punts goes to the query ring.
+    // nullptr (the default): every query goes to the query ring.
+    void set_answerer(QueryAnswerer* a) { answerer_ = a; }
+
 private:
     void drop(PathDrop d) { c_->path_drop[static_cast<size_t>(d)].add(); }
-    L2 reply_l2(uint16_t port, const FrameInfo& f) const;
+    L2 reply_l2(uint16_t port, const FrameInfo& f, const uint8_t* dst_mac = nullptr) const;
 
     uint16_t lookup_link(uint16_t port, const FrameInfo& f, LinkMiss* miss);
 
@@ -129,6 +137,7 @@ private:
     table::Shard* shard_;
     table::EventRing* query_ring_;
     WorkerCounters* c_;
+    QueryAnswerer* answerer_ = nullptr;
 };
 
 }  // namespace updproxy::dataplane

@@ -193,6 +193,10 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
         m.counter("updproxy_dns_dpdk_queries_total",
                   "Unicast DNS queries received on a DPDK link (to a link address, port 53)")
             .add(d(q.dpdk));
+        m.counter("updproxy_dns_worker_answers_total",
+                  "Unicast DNS queries on a DPDK link answered by the worker that received them "
+                  "(the rest: by the control thread)")
+            .add(d(q.dpdk_worker));
         m.counter("updproxy_dns_queries_dropped_total",
                   "Unicast DNS messages not answered (runts, responses, no room)")
             .add(d(q.dropped));

@@ -64,6 +64,7 @@ struct QuerySample {
     std::array<uint64_t, 24> responses{};  // answers by rcode
     uint64_t udp = 0, tcp = 0;             // queries by transport (DPDK links count as udp)
     uint64_t dpdk = 0;                     // of udp: received on a DPDK link
+    uint64_t dpdk_worker = 0;              // of dpdk: answered by the worker itself
     uint64_t dropped = 0;                  // malformed, responses, runts: no answer
     uint64_t transfers_axfr = 0, transfers_ixfr = 0, notifies_sent = 0;
     uint64_t tsig_failures = 0, transfers_refused = 0;

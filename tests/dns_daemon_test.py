@@ -226,7 +226,23 @@ def main():
                     break
             check(out == f"NOERROR True {inst}", f"query over the DPDK link answered: {out!r}")
             st = d.request("status")[0]
-            check(st.get("dns_queries_dpdk", 0) >= 1, f"status counts it: {st.get('dns_queries_dpdk')}")
+            check(st.get("dns_queries_dpdk_worker", 0) >= 1,
+                  f"the worker answered it: {st.get('dns_queries_dpdk_worker')}")
+            # IXFR over UDP is the control thread's (punted through the query
+            # ring): its transfer ACL refuses it unsigned, over the same link.
+            ixfr = ("import dns.message, dns.query, dns.rdatatype, sys\n"
+                    "m = dns.message.make_query(sys.argv[1], 'IXFR')\n"
+                    "r = dns.query.udp(m, '192.0.2.1', port=53, timeout=3)\n"
+                    "print(dns.rcode.to_text(r.rcode()),"
+                    " [dns.rdatatype.to_text(rr.rdtype) for rr in r.answer])\n")
+            p = subprocess.run(["ip", "netns", "exec", net.ns, "/usr/bin/python3", "-c", ixfr, SUB],
+                               capture_output=True, text=True, timeout=20)
+            out = (p.stdout + p.stderr).strip()
+            check(out == "REFUSED []", f"unsigned IXFR over UDP on the link refused: {out!r}")
+            st = d.request("status")[0]
+            check(st.get("dns_queries_dpdk", 0) >= st.get("dns_queries_dpdk_worker", 0) + 1,
+                  f"status counts both paths: {st.get('dns_queries_dpdk')} "
+                  f"{st.get('dns_queries_dpdk_worker')}")
 
             # Goodbye: the records leave the zone, the serial grows.
             soa1 = q(SUB, "SOA").answer[0][0].serial
@@ -273,6 +289,9 @@ def main():
                   "updproxy_dns_query_duration_seconds{path=kernel_udp}")
             check(metric("updproxy_dns_query_duration_seconds_count", '{path="dpdk"}') >= 1,
                   "updproxy_dns_query_duration_seconds{path=dpdk}")
+            check(metric("updproxy_dns_query_duration_seconds_count", '{path="dpdk_worker"}') >= 1,
+                  "updproxy_dns_query_duration_seconds{path=dpdk_worker}")
+            check(metric("updproxy_dns_worker_answers_total") >= 1, "updproxy_dns_worker_answers_total")
             if shutil.which("promtool"):
                 p = subprocess.run(["promtool", "check", "metrics"], input=text,
                                    capture_output=True, text=True)
