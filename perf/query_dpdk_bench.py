@@ -1,0 +1,668 @@
+#!/usr/bin/python3
+"""perf/run query-dpdk: unicast DNS queries answered on the proxy's DPDK path
+against Knot DNS over the identical network path, client and zone.
+
+What runs (every part in network namespaces, removed at the end even on
+failure; addresses only from the documentation prefixes):
+
+  client ns (dnsperf)              root ns / knot ns
+  veth 203.0.113.10/24  <------->  veth without a kernel address: the daemon's
+                                   DPDK port (net_af_packet); its link owns
+                                   203.0.113.1 (ARP answered by the worker)
+  veth 198.51.100.10/24 <------->  knot ns: veth 198.51.100.1/24, knotd
+
+  - ours: `updproxy run` with one DPDK port (net_af_packet on the root-side
+    veth, framecnt --framecnt per ring), one link (203.0.113.0/24, address
+    203.0.113.1, subdomain lab.example.test.) and a `dns:` section serving
+    lab.example.test. (kernel listener on 127.0.0.1 for the AXFR only).
+    dpdk.lcores [0, 1]: the main (control) lcore on CPU 0, ONE worker lcore
+    on CPU 1. Queries to 203.0.113.1:53 arrive on the worker; whatever the
+    worker does not answer itself goes over a ring to the control thread
+    (CPU 0) and the answer back over a ring to the worker. The worker
+    busy-polls, so it holds CPU 1 whether or not it answers.
+  - the peer: knotd 3.x, `udp-workers: 1` (tcp-workers 1, background-workers
+    1), every thread re-pinned to CPU 1 after start (Knot pins its workers
+    itself), listening on 198.51.100.1:53 in its namespace.
+  - one worker core each: our worker lcore and Knot's UDP worker on CPU 1;
+    dnsperf on CPU 0 with our control lcore (the control thread idles when
+    the worker answers). While knotd is measured the daemon is stopped
+    (SIGSTOP, SIGCONT after), so its polling worker does not take CPU 1 from
+    Knot; knotd is idle while ours is measured. dnsperf, knotd and the daemon
+    run at nice --nice (default -10, as root) against other load.
+  - the zone: the daemon's live model, populated over mDNS: --services
+    (default 200) hosts on the link each announce one instance (PTR, SRV,
+    TXT, A, AAAA; 20 service types; scapy frames from the client namespace,
+    IP TTL 255, every TTL 4500 s so that nothing needs refreshing or expires
+    during the run) until an AXFR of the daemon's zone holds every instance;
+    that AXFR, written as a zone file, is what knotd loads: identical zones
+    by construction. A second AXFR at the end checks the zone did not change.
+  - the query mix (from the AXFR's names, one file, shuffled once, the same
+    for both): SRV 25 %, TXT 20 %, A 15 %, AAAA 15 %, PTR browse 10 %,
+    NXDOMAIN 8 %, NODATA (TXT of a host) 5 %, SOA 2 %; EDNS(0) on (dnsperf -e),
+    as perf/query_bench.sh. A PTR answer from the proxy carries the RFC 6763
+    §12.1 additionals (SRV, TXT, A, AAAA), Knot's does not: ours are larger.
+  - throughput: dnsperf (-c --clients -q --outstanding -e -t 2) for --seconds
+    per server per round, --rounds rounds, servers interleaved, median
+    reported; queries lost counted. Knot's CPU time (all threads) gives its
+    queries per CPU-second; for ours the CPU of each thread is shown (the
+    worker is always ~100 %: it polls).
+  - latency: one run per server at a fixed --latency-qps (below both
+    capacities) with per-query timing (dnsperf -v): p50, p90, p99, p99.9.
+  - where ours answered: the daemon's metrics before and after its rounds:
+    queries handed to the control thread (updproxy_dns_queries_received_total,
+    answered there: updproxy_dns_dpdk_queries_total, the query duration
+    histogram's path="dpdk") and any dataplane counter of queries the worker
+    answered itself (a metric name with "answered" in it, once it exists).
+
+Ends with one JSON line (perf/README.md): q/s of ours vs knotd.
+Run as root with /usr/bin/python3 (python3-scapy, python3-dnspython), dnsperf,
+knot. usage: query_dpdk_bench.py --binary build/control/updproxy [options]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+from mdns_capture import Capture, Host, Service  # noqa: E402
+
+import dns.message  # noqa: E402
+import dns.name  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.zone  # noqa: E402
+
+SUB = "lab.example.test."
+OURS_NET, OURS_ADDR, OURS_CLIENT = "203.0.113.0/24", "203.0.113.1", "203.0.113.10"
+KNOT_ADDR, KNOT_CLIENT = "198.51.100.1", "198.51.100.10"
+TYPES = ["_ipp._tcp", "_ipps._tcp", "_printer._tcp", "_pdl-datastream._tcp", "_http._tcp",
+         "_https._tcp", "_airplay._tcp", "_raop._tcp", "_googlecast._tcp", "_spotify-connect._tcp",
+         "_smb._tcp", "_afpovertcp._tcp", "_ssh._tcp", "_sftp-ssh._tcp", "_scanner._tcp",
+         "_uscan._tcp", "_companion-link._tcp", "_homekit._tcp", "_hap._tcp", "_daap._tcp"]
+
+
+def log(msg):
+    print("query_dpdk_bench: " + msg, file=sys.stderr, flush=True)
+
+
+def sh(*args, ns=None, check=True, capture=False, timeout=60):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
+    r = subprocess.run(cmd, text=True, timeout=timeout,
+                       stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r.stdout if capture else r.returncode
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        pid = os.getpid() % 100000
+        self.cns, self.kns = f"uqbc{pid}", f"uqbk{pid}"
+        self.dev_ours, self.dev_ours_c = f"uqd{pid}", f"uqd{pid}c"
+        self.dev_knot, self.dev_knot_c = f"uqk{pid}", f"uqk{pid}c"
+        self.tmp = tempfile.mkdtemp(prefix="updproxy-qdbench-")
+        self.procs = []        # (name, Popen) we started, stopped at the end
+        self.made_ns = []
+        self.made_links = []
+        self.daemon = None
+        self.daemon_stopped = False
+        self.knot = None
+        self.nice = a.nice
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    # ---- namespaces ---------------------------------------------------------
+    def net_up(self):
+        for ns in (self.cns, self.kns):
+            sh("ip", "netns", "add", ns)
+            self.made_ns.append(ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        # ours: root side (no address, no IPv6: only the DPDK port) <-> client
+        sh("ip", "link", "add", self.dev_ours, "type", "veth", "peer", "name", self.dev_ours_c)
+        self.made_links.append(self.dev_ours)
+        sh("ip", "link", "set", self.dev_ours_c, "netns", self.cns)
+        sh("sysctl", "-qw", f"net.ipv6.conf.{self.dev_ours}.disable_ipv6=1", check=False)
+        sh("ip", "link", "set", self.dev_ours, "up")
+        # knot: knot ns <-> client
+        sh("ip", "link", "add", self.dev_knot, "type", "veth", "peer", "name", self.dev_knot_c)
+        self.made_links.append(self.dev_knot)
+        sh("ip", "link", "set", self.dev_knot, "netns", self.kns)
+        sh("ip", "link", "set", self.dev_knot_c, "netns", self.cns)
+        for ns, dev, addr in ((self.cns, self.dev_ours_c, OURS_CLIENT + "/24"),
+                              (self.cns, self.dev_knot_c, KNOT_CLIENT + "/24"),
+                              (self.kns, self.dev_knot, KNOT_ADDR + "/24")):
+            sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=ns, check=False)
+            sh("ip", "addr", "add", addr, "dev", dev, ns=ns)
+            sh("ip", "link", "set", dev, "up", ns=ns)
+        sh("ip", "route", "add", "224.0.0.0/4", "dev", self.dev_ours_c, ns=self.cns, check=False)
+        # No ARP in the measured path, either side: permanent neighbours.
+        mac_ours = open(f"/sys/class/net/{self.dev_ours}/address").read().strip()
+        mac_knot = sh("cat", f"/sys/class/net/{self.dev_knot}/address", ns=self.kns,
+                      capture=True).strip()
+        sh("ip", "neigh", "replace", OURS_ADDR, "lladdr", mac_ours, "dev", self.dev_ours_c,
+           "nud", "permanent", ns=self.cns)
+        sh("ip", "neigh", "replace", KNOT_ADDR, "lladdr", mac_knot, "dev", self.dev_knot_c,
+           "nud", "permanent", ns=self.cns)
+        mac_kc = sh("cat", f"/sys/class/net/{self.dev_knot_c}/address", ns=self.cns,
+                    capture=True).strip()
+        sh("ip", "neigh", "replace", KNOT_CLIENT, "lladdr", mac_kc, "dev", self.dev_knot,
+           "nud", "permanent", ns=self.kns)
+
+    def net_down(self):
+        for dev in self.made_links:
+            sh("ip", "link", "del", dev, check=False)
+        for ns in reversed(self.made_ns):
+            sh("ip", "netns", "del", ns, check=False)
+
+    # ---- processes ------------------------------------------------------------
+    def nice_prefix(self):
+        return ["nice", "-n", str(self.nice)] if self.nice else []
+
+    def start(self, name, cmd, ns=None, out=None):
+        full = (["ip", "netns", "exec", ns] if ns else []) + cmd
+        f = open(out or os.path.join(self.tmp, name + ".log"), "w")
+        p = subprocess.Popen(full, stdout=f, stderr=subprocess.STDOUT)
+        self.procs.append((name, p))
+        return p
+
+    def stop_all(self):
+        if self.daemon and self.daemon_stopped:
+            self.cont_daemon()
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in reversed(self.procs):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                log(f"{name} (pid {p.pid}) ignored SIGTERM for 20 s: SIGKILL")
+                p.kill()
+                p.wait(timeout=10)
+
+    def stop_daemon(self):
+        os.kill(self.daemon.pid, signal.SIGSTOP)
+        self.daemon_stopped = True
+
+    def cont_daemon(self):
+        os.kill(self.daemon.pid, signal.SIGCONT)
+        self.daemon_stopped = False
+        time.sleep(0.2)
+
+    # ---- the daemon ------------------------------------------------------------
+    def daemon_up(self):
+        a = self.a
+        cfg = os.path.join(self.tmp, "updproxy.yaml")
+        vdev = (f"net_af_packet0,iface={self.dev_ours},framecnt={a.framecnt}")
+        with open(cfg, "w") as f:
+            f.write(f"""dpdk:
+  lcores: [0, 1]
+  memory_mb: 512
+  no_huge: true
+  file_prefix: uqb{os.getpid()}
+  vdevs: ["{vdev}"]
+ports:
+  - name: trunk
+    device: net_af_packet0
+links:
+  - name: lab-v4
+    port: trunk
+    prefix: {OURS_NET}
+    address: {OURS_ADDR}
+    subdomain: {SUB}
+dns:
+  listen: ["127.0.0.1:0"]
+  zones: [{SUB}]
+  allow_unsigned_transfer: true
+metrics:
+  listen: 127.0.0.1:0
+log:
+  level: info
+""")
+        self.ctl_sock = os.path.join(self.tmp, "ctl.sock")
+        self.daemon_log = os.path.join(self.tmp, "daemon.log")
+        self.daemon = self.start("updproxy", self.nice_prefix() + [
+            a.binary, "run", "--config", cfg, "--control-socket", self.ctl_sock],
+            out=self.daemon_log)
+        deadline = time.time() + 30
+        m = mm = None
+        while time.time() < deadline:
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"updproxy exited {self.daemon.returncode}: "
+                                   + open(self.daemon_log).read()[-3000:])
+            text = open(self.daemon_log).read()
+            m = re.search(r"dns: serving [^;]*; udp 127\.0\.0\.1#(\d+) tcp 127\.0\.0\.1#(\d+)", text)
+            mm = re.search(r"metrics: http://([\d.]+:\d+)/metrics", text)
+            if m and mm and os.path.exists(self.ctl_sock):
+                break
+            time.sleep(0.1)
+        if not (m and mm):
+            raise RuntimeError("updproxy did not come up (no 'dns: serving' / 'metrics:' line): "
+                               + open(self.daemon_log).read()[-3000:])
+        self.axfr_port = int(m.group(2))
+        self.metrics_url = f"http://{mm.group(1)}/metrics"
+
+    def threads(self, pid):
+        """{tid: (comm, cpu ticks)} of every thread of pid."""
+        out = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+                st = open(f"/proc/{pid}/task/{tid}/stat").read()
+                f = st[st.rindex(")") + 2:].split()
+                out[tid] = (comm, int(f[11]) + int(f[12]), int(f[36]))  # utime+stime, processor
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+
+    def metrics(self):
+        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        vals = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            k, _, v = line.rpartition(" ")
+            try:
+                vals[k] = float(v)
+            except ValueError:
+                pass
+        return vals
+
+    # ---- the zone --------------------------------------------------------------
+    def axfr(self):
+        z = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", SUB, port=self.axfr_port, timeout=10))
+        return z
+
+    def populate(self):
+        """mDNS announcements from the client namespace until the daemon's
+        zone holds every instance (bounded: 4 sends, 40 s)."""
+        a = self.a
+        cap = Capture(start=time.time())
+        self.instances = []
+        for i in range(a.services):
+            src = f"203.0.113.{20 + i}"
+            host = Host(f"host-{i:03d}", src, [src, f"2001:db8:1::{i + 1:x}"], ttl=4500)
+            svc = Service(f"Device-{i:03d}", TYPES[i % len(TYPES)], host, 1000 + i,
+                          txt=[b"txtvers=1", b"model=Model %d" % i, b"note=bench"],
+                          ttl=4500, srv_ttl=4500)
+            cap.announce(host, [svc])
+            self.instances.append(f"Device-{i:03d}.{TYPES[i % len(TYPES)]}.{SUB}")
+        pcap = cap.write(os.path.join(self.tmp, "announce.pcap"))
+        sender = ("import sys\nfrom scapy.all import rdpcap, sendp\n"
+                  "sendp(rdpcap(sys.argv[1]), iface=sys.argv[2], inter=0.002, verbose=False)\n")
+        want = {dns.name.from_text(n) for n in self.instances}
+        deadline = time.time() + 40
+        for attempt in range(4):
+            sh("/usr/bin/python3", "-c", sender, pcap, self.dev_ours_c, ns=self.cns, timeout=60)
+            step = time.time() + 10
+            have = set()
+            while time.time() < min(step, deadline):
+                try:
+                    z = self.axfr()
+                    have = {n.derelativize(z.origin) for n, node in z.nodes.items()
+                            if node.get_rdataset(1, dns.rdatatype.SRV)}
+                except Exception as e:  # noqa: BLE001 - the zone may be mid-commit
+                    log(f"AXFR failed ({e!r}), retrying")
+                if want <= have:
+                    return z
+                time.sleep(0.5)
+            log(f"announcements sent {attempt + 1}x: zone holds {len(want & have)} of "
+                f"{len(want)} instances")
+            if time.time() >= deadline:
+                break
+        raise RuntimeError(f"the daemon's zone holds {len(want & have)} of {len(want)} instances "
+                           f"after 40 s; log: {open(self.daemon_log).read()[-2000:]}")
+
+    def write_zone(self, z):
+        path = os.path.join(self.tmp, "lab.example.test.zone")
+        with open(path, "w") as f:
+            f.write(f"$ORIGIN {SUB}\n")
+            z.to_file(f, relativize=True)
+        return path
+
+    def build_mix(self, z):
+        inst, hosts, types = [], [], []
+        for n, node in z.nodes.items():
+            name = n.derelativize(z.origin).to_text()
+            if node.get_rdataset(1, dns.rdatatype.SRV):
+                inst.append(name)
+            if node.get_rdataset(1, dns.rdatatype.A):
+                hosts.append(name)
+            ptr = node.get_rdataset(1, dns.rdatatype.PTR)
+            if ptr and not name.startswith(("_services.", "b.", "lb.", "db.", "r.", "dr.")):
+                types.append(name)
+        inst.sort()
+        hosts.sort()
+        types.sort()
+        if not (inst and hosts and types):
+            raise RuntimeError(f"zone lacks instances/hosts/types: {len(inst)} {len(hosts)} "
+                               f"{len(types)}")
+        rnd = random.Random(6)
+        mix = []
+        for _ in range(20000):
+            x = rnd.random()
+            if x < 0.25:
+                mix.append(f"{rnd.choice(inst)} SRV")
+            elif x < 0.45:
+                mix.append(f"{rnd.choice(inst)} TXT")
+            elif x < 0.60:
+                mix.append(f"{rnd.choice(hosts)} A")
+            elif x < 0.75:
+                mix.append(f"{rnd.choice(hosts)} AAAA")
+            elif x < 0.85:
+                mix.append(f"{rnd.choice(types)} PTR")
+            elif x < 0.93:
+                mix.append(f"nohost-{rnd.randrange(1000)}.{SUB} A")
+            elif x < 0.98:
+                mix.append(f"{rnd.choice(hosts)} TXT")
+            else:
+                mix.append(f"{SUB} SOA")
+        path = os.path.join(self.tmp, "queries.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(mix) + "\n")
+        return path, len(inst), len(hosts), len(types)
+
+    # ---- knotd -------------------------------------------------------------------
+    def knot_up(self, zonefile):
+        kd = os.path.join(self.tmp, "knot")
+        os.makedirs(kd)
+        conf = os.path.join(kd, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+    listen: {KNOT_ADDR}@53
+    rundir: {kd}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: {kd}/db
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: {kd}
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+zone:
+  - domain: {SUB}
+    file: {zonefile}
+""")
+        self.knot = self.start("knotd", self.nice_prefix() + [
+            self.a.knotd, "-c", conf, "-s", os.path.join(kd, "knot.sock")], ns=self.kns)
+
+    def wait_answers(self, addr, what, pin=None):
+        for _ in range(50):
+            r = sh("dig", f"@{addr}", "+time=1", "+tries=1", "+short", SUB, "SOA", ns=self.cns,
+                   check=False, capture=True, timeout=10)
+            if r.strip():
+                return
+            for name, p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{name} exited {p.returncode}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} does not answer at {addr}")
+
+    # ---- dnsperf -------------------------------------------------------------------
+    def dnsperf(self, addr, seconds, extra=()):
+        cmd = self.nice_prefix() + ["taskset", "-c", "0", "dnsperf", "-s", addr, "-p", "53",
+                                    "-d", self.queries, "-l", str(seconds),
+                                    "-c", str(self.a.clients), "-e", "-t", "2", *extra]
+        r = subprocess.run(["ip", "netns", "exec", self.cns] + cmd, text=True,
+                           capture_output=True, timeout=seconds + 30)
+        return r.stdout + r.stderr
+
+    @staticmethod
+    def parse_dnsperf(out):
+        def num(pat):
+            m = re.search(pat, out)
+            return float(m.group(1)) if m else None
+        res = {"qps": num(r"Queries per second:\s+([\d.]+)"),
+               "sent": num(r"Queries sent:\s+(\d+)"),
+               "completed": num(r"Queries completed:\s+(\d+)"),
+               "lost": num(r"Queries lost:\s+(\d+)"),
+               "avg": num(r"Average Latency \(s\):\s+([\d.]+)"),
+               "min": num(r"Average Latency \(s\):\s+[\d.]+ \(min ([\d.]+)"),
+               "max": num(r"Average Latency \(s\):\s+[\d.]+ \(min [\d.]+, max ([\d.]+)")}
+        m = re.search(r"Response codes:\s+(.*)", out)
+        res["rcodes"] = m.group(1).strip() if m else ""
+        if res["qps"] is None:
+            raise RuntimeError("dnsperf gave no result:\n" + out)
+        return res
+
+    def throughput(self, who):
+        addr = OURS_ADDR if who == "ours" else KNOT_ADDR
+        pid = self.daemon.pid if who == "ours" else self.knot.pid
+        t0 = self.threads(pid)
+        out = self.dnsperf(addr, self.a.seconds, ["-q", str(self.a.outstanding)])
+        t1 = self.threads(pid)
+        res = self.parse_dnsperf(out)
+        cpu = {}
+        for tid, (comm, ticks, _) in t1.items():
+            d = ticks - t0.get(tid, (comm, ticks, 0))[1]
+            cpu[comm] = cpu.get(comm, 0) + d / self.hz
+        res["cpu"] = cpu          # CPU seconds per thread name over the run
+        res["cpu_total"] = sum(cpu.values())
+        return res
+
+    def latency(self, addr):
+        out = self.dnsperf(addr, 3, ["-Q", str(self.a.latency_qps), "-v"])
+        lat = sorted(float(l.split()[-1]) * 1e6 for l in out.splitlines()
+                     if l.startswith("> ") and re.match(r"^[\d.]+$", l.split()[-1]))
+        if not lat:
+            return None
+        pick = [lat[min(len(lat) - 1, int(len(lat) * q))] for q in (0.5, 0.9, 0.99, 0.999)]
+        return pick + [len(lat)]
+
+    # ---- the whole run --------------------------------------------------------------
+    def run(self):
+        a = self.a
+        self.net_up()
+        self.daemon_up()
+        z = self.populate()
+        zonefile = self.write_zone(z)
+        self.queries, n_inst, n_hosts, n_types = self.build_mix(z)
+        nrec = sum(len(rds) for _, node in z.nodes.items() for rds in node.rdatasets)
+        serial = z.find_rdataset("@", dns.rdatatype.SOA)[0].serial
+        self.knot_up(zonefile)
+        self.wait_answers(KNOT_ADDR, "knotd")
+        self.wait_answers(OURS_ADDR, "updproxy (DPDK link)")
+        # knotd is started through `ip netns exec` (exec'ed: same pid); its
+        # pid is the Popen's.
+        sh("taskset", "-a", "-p", "-c", "1", self.knot.pid)
+        placement = {comm: cpu for comm, _, cpu in self.threads(self.daemon.pid).values()}
+        log(f"zone {SUB} serial {serial}: {nrec} records ({n_inst} instances, {n_hosts} hosts, "
+            f"{n_types} service types); {a.rounds} rounds x {a.seconds}s per server, dnsperf "
+            f"-c {a.clients} -q {a.outstanding} -e")
+        log("daemon threads (name: CPU last run on): "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(placement.items())))
+
+        m0 = self.metrics()
+        runs = {"ours": [], "knotd": []}
+        for r in range(a.rounds):
+            runs["ours"].append(self.throughput("ours"))
+            m1 = self.metrics()
+            self.stop_daemon()
+            try:
+                runs["knotd"].append(self.throughput("knotd"))
+            finally:
+                self.cont_daemon()
+            log(f"round {r + 1}: ours {runs['ours'][-1]['qps']:.0f} q/s "
+                f"(lost {runs['ours'][-1]['lost']:.0f}), knotd {runs['knotd'][-1]['qps']:.0f} q/s "
+                f"(lost {runs['knotd'][-1]['lost']:.0f})")
+        lat = {"ours": None, "knotd": None}
+        if a.latency_qps > 0:
+            lat["ours"] = self.latency(OURS_ADDR)
+            self.stop_daemon()
+            try:
+                lat["knotd"] = self.latency(KNOT_ADDR)
+            finally:
+                self.cont_daemon()
+        m2 = self.metrics()
+        z2 = self.axfr()
+        same = z2 == z
+        self.report(runs, lat, m0, m1, m2, same, nrec, serial)
+
+    def report(self, runs, lat, m0, m1, m2, same, nrec, serial):
+        a = self.a
+        med = {s: statistics.median(x["qps"] for x in runs[s]) for s in runs}
+        knot_ver = subprocess.run([a.knotd, "-V"], capture_output=True, text=True).stdout.split()
+        label = {"ours": "updproxy (DPDK worker)", "knotd": "knotd " + (knot_ver[-1] if knot_ver
+                                                                       else "")}
+        print()
+        print(f"{'server':<24} {'qps(median)':>12} {'vs ours':>8} {'lost':>7} {'avg(us)':>8} "
+              f"{'min(us)':>8} {'max(us)':>9} {'p50':>6} {'p90':>6} {'p99':>6} {'p99.9':>6}  "
+              f"q/CPU-s")
+        for s in ("ours", "knotd"):
+            rs = runs[s]
+            lost = sum(x["lost"] or 0 for x in rs)
+            sent = sum(x["sent"] or 0 for x in rs)
+            avg = statistics.median(x["avg"] for x in rs) * 1e6
+            mn = min(x["min"] for x in rs) * 1e6
+            mx = max(x["max"] for x in rs) * 1e6
+            p = lat[s] or ["-"] * 4
+            if s == "knotd":
+                cps = statistics.median(x["completed"] / x["cpu_total"] for x in rs
+                                        if x["cpu_total"] > 0)
+                cps = f"{cps:,.0f} (all threads)"
+            else:
+                cps = "- (the worker polls: always 1 core)"
+            print(f"{label[s]:<24} {med[s]:>12,.0f} {med['ours'] / med[s]:>7.2f}x "
+                  f"{100 * lost / max(sent, 1):>6.2f}% {avg:>8.0f} {mn:>8.0f} {mx:>9.0f} "
+                  + " ".join(f"{x:>6.0f}" if isinstance(x, float) else f"{x:>6}" for x in p[:4])
+                  + f"  {cps}")
+        print()
+        print("CPU seconds per thread during each server's throughput runs (sum of rounds, "
+              f"{a.rounds * a.seconds:g} s of dnsperf each; % of that wall time; a polling "
+              "worker below 100 % lost CPU 1 to other load):")
+        cpu = {}
+        for x in runs["ours"]:
+            for k, v in x["cpu"].items():
+                cpu[k] = cpu.get(k, 0) + v
+        wall = a.rounds * a.seconds
+        print("  ours:  " + ", ".join(f"{k} {v:.2f} ({100 * v / wall:.0f} %)"
+                                      for k, v in sorted(cpu.items(),
+                                                                        key=lambda kv: -kv[1])
+                                      if v > 0))
+        cpu = {}
+        for x in runs["knotd"]:
+            for k, v in x["cpu"].items():
+                cpu[k] = cpu.get(k, 0) + v
+        print("  knotd: " + ", ".join(f"{k} {v:.2f} ({100 * v / wall:.0f} %)"
+                                      for k, v in sorted(cpu.items(),
+                                                                        key=lambda kv: -kv[1])
+                                      if v > 0))
+
+        # Where ours answered: counter deltas over the whole measurement.
+        def delta(name_re):
+            out = {}
+            for k, v in m2.items():
+                if re.search(name_re, k):
+                    d = v - m0.get(k, 0)
+                    if d:
+                        out[k] = d
+            return out
+        # The worker's own answers: updproxy_dns_worker_answers_total (or
+        # any dns counter of answers with "worker" or "answered" in its name);
+        # the queries it hands to the control thread:
+        # updproxy_dns_queries_received_total. updproxy_dns_dpdk_queries_total
+        # counts every DPDK-link query answered, by either.
+        worker = sum(v for k, v in delta(r"^updproxy_dns_\w*(worker_answers|answered)\w*_total")
+                     .items())
+        handed = sum(delta(r"^updproxy_dns_queries_received_total").values())
+        dpdk = sum(delta(r"^updproxy_dns_dpdk_queries_total").values())
+        total = worker + handed
+        print()
+        print("where ours answered (daemon metrics, deltas over the throughput and latency runs):")
+        print(f"  DPDK-link queries answered {dpdk:,.0f}: by the worker {worker:,.0f}, handed to "
+              f"the control thread {handed:,.0f} -> worker share "
+              f"{100 * worker / total if total else 0:.1f} %")
+        for k, v in sorted(delta(r"^updproxy_(dns_|dropped_packets_total.*query|tx_failures|"
+                                 r"port_.*(miss|err|drop)|rx_packets_total|tx_packets_total)")
+                           .items()):
+            if "bucket" in k:
+                continue
+            print(f"    {k} +{v:,.0f}")
+        print()
+        print(f"zone: {nrec} records, serial {serial}, identical in both servers (knotd loads the "
+              f"daemon's AXFR); unchanged at the end: {'yes' if same else 'NO'}")
+        print(f"""
+qps: dnsperf's completed queries per second over the veth (median of {a.rounds} runs of
+{a.seconds} s, dnsperf -c {a.clients} -q {a.outstanding} -e on CPU 0, servers interleaved);
+"vs ours" is ours / theirs (> 1: we are faster). lost: share of the queries sent that got
+no answer within 2 s. avg/min/max: dnsperf's latency figures (median avg, min and max over
+the rounds); p50..p99.9 (us): per-query latency at a fixed {a.latency_qps} q/s (dnsperf -v).
+Cores: ours one DPDK worker lcore (CPU 1) and its main/control lcore on CPU 0 with dnsperf;
+knotd one UDP worker (plus its tcp, background and main threads), all its threads on CPU 1.
+That is the same number of worker cores as Knot's UDP worker threads; the control thread
+answers only what the worker hands it. While knotd runs the daemon is SIGSTOPped (its
+polling worker would take CPU 1 from Knot). On a shared machine compare the ratio.""")
+        ratio = med["ours"] / med["knotd"]
+        print(json.dumps({"bench": a.json_name, "metric": "qps", "unit": "queries/s",
+                          "value": round(med["ours"]), "peer": "knotd",
+                          "peer_value": round(med["knotd"]), "ratio": round(ratio, 3)}))
+        if not same:
+            log("the daemon's zone changed during the run (records expired or were refreshed?)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", required=True, help="the updproxy executable")
+    ap.add_argument("--knotd", default=shutil.which("knotd") or "/usr/sbin/knotd")
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--outstanding", type=int, default=1000)
+    ap.add_argument("--latency-qps", type=int, default=20000,
+                    help="fixed rate of the latency run (0: none)")
+    ap.add_argument("--services", type=int, default=200, help="instances announced (<= 230)")
+    ap.add_argument("--framecnt", type=int, default=2048,
+                    help="net_af_packet frames per ring (more than --outstanding)")
+    ap.add_argument("--nice", type=int, default=-10)
+    ap.add_argument("--json-name", default="query-dpdk")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, zone)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        log("needs root (network namespaces)")
+        return 1
+    if not 1 <= a.services <= 230 or a.rounds < 1 or a.seconds <= 0:
+        log("--services 1..230, --rounds >= 1, --seconds > 0")
+        return 2
+    for t in ("dnsperf", "dig", a.knotd, a.binary):
+        if not shutil.which(t):
+            log(f"{t} not found (Debian: dnsperf, knot, bind9-dnsutils; perf/run builds updproxy)")
+            return 1
+    if os.cpu_count() < 2:
+        log("needs two CPUs")
+        return 1
+    b = Bench(a)
+
+    def on_signal(signum, frame):
+        raise SystemExit(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        b.run()
+        return 0
+    finally:
+        b.stop_all()
+        b.net_down()
+        if a.keep:
+            log(f"kept {b.tmp}")
+        else:
+            shutil.rmtree(b.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
