@@ -28,7 +28,10 @@ failure; addresses only from the documentation prefixes):
     the worker answers). While knotd is measured the daemon is stopped
     (SIGSTOP, SIGCONT after), so its polling worker does not take CPU 1 from
     Knot; knotd is idle while ours is measured. dnsperf, knotd and the daemon
-    run at nice --nice (default -10, as root) against other load.
+    run at nice --nice (default -10, as root) against other load, and so
+    does the session's scheduler autogroup (/proc/self/autogroup, restored
+    at the end): with autogroups a nice value only counts within its
+    session, and another session's build would take half of each CPU.
   - the zone: the daemon's live model, populated over mDNS: --services
     (default 200) hosts on the link each announce one instance (PTR, SRV,
     TXT, A, AAAA; 20 service types; scapy frames from the client namespace,
@@ -43,16 +46,22 @@ failure; addresses only from the documentation prefixes):
     §12.1 additionals (SRV, TXT, A, AAAA), Knot's does not: ours are larger.
   - throughput: dnsperf (-c --clients -q --outstanding -e -t 2) for --seconds
     per server per round, --rounds rounds, servers interleaved, median
-    reported; queries lost counted. Knot's CPU time (all threads) gives its
-    queries per CPU-second; for ours the CPU of each thread is shown (the
-    worker is always ~100 %: it polls).
+    reported; queries lost counted (and the UDP RcvbufErrors of knotd's and
+    the client's namespaces). Queries per CPU-second of server work, which
+    does not depend on how fast the one-core client goes: knotd's CPU time
+    (all threads; it sleeps when idle); ours the worker's CPU time less its
+    empty polls (at least polls - frames, each at the CPU cost of an empty
+    poll measured for 1 s with no traffic; under load an empty poll costs
+    more, so this leans against us) plus the control thread's CPU time.
+    --perf-record PREFIX profiles both cores during each server's first run.
   - latency: one run per server at a fixed --latency-qps (below both
     capacities) with per-query timing (dnsperf -v): p50, p90, p99, p99.9.
-  - where ours answered: the daemon's metrics before and after its rounds:
-    queries handed to the control thread (updproxy_dns_queries_received_total,
-    answered there: updproxy_dns_dpdk_queries_total, the query duration
-    histogram's path="dpdk") and any dataplane counter of queries the worker
-    answered itself (a metric name with "answered" in it, once it exists).
+  - where ours answered: the daemon's metrics before and after its runs:
+    answered by the worker itself (updproxy_dns_worker_answers_total, the
+    query duration histogram's path="dpdk_worker") vs handed to the control
+    thread (updproxy_dns_queries_received_total, path="dpdk");
+    updproxy_dns_dpdk_queries_total counts both. Before commit 5e6f285 every
+    query was handed over (worker share 0 %).
 
 Ends with one JSON line (perf/README.md): q/s of ours vs knotd.
 Run as root with /usr/bin/python3 (python3-scapy, python3-dnspython), dnsperf,
@@ -121,6 +130,9 @@ class Bench:
         self.knot = None
         self.nice = a.nice
         self.hz = os.sysconf("SC_CLK_TCK")
+        self.autogroup = False
+        self.recorded = {}
+        self.idle_poll_s = 0
 
     # ---- namespaces ---------------------------------------------------------
     def net_up(self):
@@ -193,6 +205,19 @@ class Bench:
     def stop_daemon(self):
         os.kill(self.daemon.pid, signal.SIGSTOP)
         self.daemon_stopped = True
+        # Every thread stopped before anything is measured (bounded: 2 s).
+        for _ in range(200):
+            states = []
+            for tid in os.listdir(f"/proc/{self.daemon.pid}/task"):
+                try:
+                    st = open(f"/proc/{self.daemon.pid}/task/{tid}/stat").read()
+                    states.append(st[st.rindex(")") + 2])
+                except (OSError, ValueError, IndexError):
+                    pass
+            if states and all(x in "Tt" for x in states):
+                return
+            time.sleep(0.01)
+        log("the daemon's threads did not all stop within 2 s")
 
     def cont_daemon(self):
         os.kill(self.daemon.pid, signal.SIGCONT)
@@ -441,13 +466,56 @@ zone:
             raise RuntimeError("dnsperf gave no result:\n" + out)
         return res
 
+    def udp_drops(self, ns):
+        """The namespace's UDP RcvbufErrors (datagrams a full socket buffer dropped)."""
+        try:
+            lines = [l.split() for l in sh("cat", "/proc/net/snmp", ns=ns, capture=True)
+                     .splitlines() if l.startswith("Udp:")]
+            return int(lines[1][lines[0].index("RcvbufErrors")])
+        except (RuntimeError, ValueError, IndexError):
+            return 0
+
     def throughput(self, who):
         addr = OURS_ADDR if who == "ours" else KNOT_ADDR
         pid = self.daemon.pid if who == "ours" else self.knot.pid
+        d0 = (self.udp_drops(self.cns), self.udp_drops(self.kns))
+        m0 = self.metrics() if who == "ours" else {}
+        d_t0 = self.threads(self.daemon.pid)
         t0 = self.threads(pid)
+        rec = None
+        if self.a.perf_record and not self.recorded.get(who):
+            # Both CPUs while dnsperf runs, once per server (perf report --sort cpu,comm).
+            self.recorded[who] = f"{self.a.perf_record}.{who}"
+            rec = subprocess.Popen(["perf", "record", "-q", "-g", "-a", "-o",
+                                    self.recorded[who], "--", "sleep",
+                                    str(max(1.0, self.a.seconds - 1))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        w0 = time.monotonic()
         out = self.dnsperf(addr, self.a.seconds, ["-q", str(self.a.outstanding)])
+        res = {"wall": time.monotonic() - w0}
+        if rec:
+            rec.wait(timeout=60)
         t1 = self.threads(pid)
-        res = self.parse_dnsperf(out)
+        d_t1 = self.threads(self.daemon.pid)
+        m1 = self.metrics() if who == "ours" else {}
+        d1 = (self.udp_drops(self.cns), self.udp_drops(self.kns))
+        # The daemon's CPU while knotd is measured (should be 0: stopped).
+        res_daemon_cpu = sum(v[1] - d_t0.get(k, v)[1] for k, v in d_t1.items()) / self.hz
+
+        def md(name, label=""):
+            return sum(v - m0.get(k, 0) for k, v in m1.items()
+                       if k.startswith(name) and label in k)
+        res.update(self.parse_dnsperf(out))
+        res["daemon_cpu"] = res_daemon_cpu
+        if who == "ours":
+            # The worker's own load accounting: a poll that received frames
+            # counts as busy until the next poll.
+            res["busy"] = md("updproxy_worker_seconds_total", 'state="busy"')
+            res["idle"] = md("updproxy_worker_seconds_total", 'state="idle"')
+            res["polls"] = md("updproxy_worker_polls_total")
+            res["rx"] = md("updproxy_worker_rx_packets_total")
+        res["client_drops"] = d1[0] - d0[0]
+        res["server_drops"] = d1[1] - d0[1] if who == "knotd" else 0
         cpu = {}
         for tid, (comm, ticks, _) in t1.items():
             d = ticks - t0.get(tid, (comm, ticks, 0))[1]
@@ -488,6 +556,9 @@ zone:
         log("daemon threads (name: CPU last run on): "
             + ", ".join(f"{k}: {v}" for k, v in sorted(placement.items())))
 
+        self.idle_poll_s = self.calibrate_idle_poll()
+        log(f"the worker's empty poll: {self.idle_poll_s * 1e9:.0f} ns of CPU (1 s with no "
+            f"traffic)")
         m0 = self.metrics()
         runs = {"ours": [], "knotd": []}
         for r in range(a.rounds):
@@ -514,6 +585,41 @@ zone:
         same = z2 == z
         self.report(runs, lat, m0, m1, m2, same, nrec, serial)
 
+    def worker_cpu(self, cpu):
+        return sum(v for k, v in cpu.items() if k.startswith(("rte-worker", "lcore")))
+
+    def calibrate_idle_poll(self, seconds=1.0):
+        """CPU seconds of one empty poll of the worker: its CPU time over
+        its polls in a window with no traffic."""
+        t0, m0 = self.threads(self.daemon.pid), self.metrics()
+        time.sleep(seconds)
+        t1, m1 = self.threads(self.daemon.pid), self.metrics()
+        cpu = self.worker_cpu({c: (v[1] - t0.get(k, v)[1]) / self.hz for k, v in t1.items()
+                               for c in [v[0]]})
+        polls = sum(v - m0.get(k, 0) for k, v in m1.items()
+                    if k.startswith("updproxy_worker_polls_total"))
+        return cpu / polls if polls > 0 else 0
+
+    def per_cpu_second(self, who, rs):
+        """Completed queries per second of server work, median over the
+        rounds. knotd: its CPU time, all threads (it sleeps when idle). Ours:
+        the worker polls, so its CPU time is the wall time; its work is its
+        CPU time less its empty polls at the cost of an empty poll measured
+        with no traffic (at least polls - frames of its polls are empty),
+        plus the control thread's CPU time."""
+        vals = []
+        for x in rs:
+            if who == "knotd":
+                t = x["cpu_total"]
+            else:
+                empty = max(0.0, x["polls"] - x["rx"])
+                t = max(0.0, self.worker_cpu(x["cpu"]) - empty * self.idle_poll_s)
+                x["work"] = t
+                t += x["cpu"].get("updproxy", 0)
+            if t > 0:
+                vals.append(x["completed"] / t)
+        return statistics.median(vals) if vals else 0
+
     def report(self, runs, lat, m0, m1, m2, same, nrec, serial):
         a = self.a
         med = {s: statistics.median(x["qps"] for x in runs[s]) for s in runs}
@@ -521,9 +627,10 @@ zone:
         label = {"ours": "updproxy (DPDK worker)", "knotd": "knotd " + (knot_ver[-1] if knot_ver
                                                                        else "")}
         print()
+        cpsv = {}
         print(f"{'server':<24} {'qps(median)':>12} {'vs ours':>8} {'lost':>7} {'avg(us)':>8} "
-              f"{'min(us)':>8} {'max(us)':>9} {'p50':>6} {'p90':>6} {'p99':>6} {'p99.9':>6}  "
-              f"q/CPU-s")
+              f"{'min(us)':>8} {'max(us)':>9} {'p50':>6} {'p90':>6} {'p99':>6} {'p99.9':>6} "
+              f"{'q/CPU-s':>9} {'vs ours':>7}")
         for s in ("ours", "knotd"):
             rs = runs[s]
             lost = sum(x["lost"] or 0 for x in rs)
@@ -532,29 +639,27 @@ zone:
             mn = min(x["min"] for x in rs) * 1e6
             mx = max(x["max"] for x in rs) * 1e6
             p = lat[s] or ["-"] * 4
-            if s == "knotd":
-                cps = statistics.median(x["completed"] / x["cpu_total"] for x in rs
-                                        if x["cpu_total"] > 0)
-                cps = f"{cps:,.0f} (all threads)"
-            else:
-                cps = "- (the worker polls: always 1 core)"
+            cps = self.per_cpu_second(s, rs)
+            cpsv[s] = cps
+            cps = f"{cps:,.0f}" if cps else "-"
             print(f"{label[s]:<24} {med[s]:>12,.0f} {med['ours'] / med[s]:>7.2f}x "
                   f"{100 * lost / max(sent, 1):>6.2f}% {avg:>8.0f} {mn:>8.0f} {mx:>9.0f} "
                   + " ".join(f"{x:>6.0f}" if isinstance(x, float) else f"{x:>6}" for x in p[:4])
-                  + f"  {cps}")
+                  + f" {cps:>9} {cpsv['ours'] / cpsv[s] if cpsv[s] else 0:>6.2f}x")
         print()
-        print("CPU seconds per thread during each server's throughput runs (sum of rounds, "
-              f"{a.rounds * a.seconds:g} s of dnsperf each; % of that wall time; a polling "
-              "worker below 100 % lost CPU 1 to other load):")
+        print("CPU seconds per thread during each server's throughput runs (sum of the rounds; "
+              "% of their wall time, dnsperf's start and end included; a polling worker below "
+              "100 % lost CPU 1 to other load):")
         cpu = {}
         for x in runs["ours"]:
             for k, v in x["cpu"].items():
                 cpu[k] = cpu.get(k, 0) + v
-        wall = a.rounds * a.seconds
+        wall = sum(x["wall"] for x in runs["ours"])
         print("  ours:  " + ", ".join(f"{k} {v:.2f} ({100 * v / wall:.0f} %)"
                                       for k, v in sorted(cpu.items(),
                                                                         key=lambda kv: -kv[1])
                                       if v > 0))
+        wall = sum(x["wall"] for x in runs["knotd"])
         cpu = {}
         for x in runs["knotd"]:
             for k, v in x["cpu"].items():
@@ -563,6 +668,22 @@ zone:
                                       for k, v in sorted(cpu.items(),
                                                                         key=lambda kv: -kv[1])
                                       if v > 0))
+
+        busy = sum(x.get("busy", 0) for x in runs["ours"])
+        idle = sum(x.get("idle", 0) for x in runs["ours"])
+        polls = sum(x.get("polls", 0) for x in runs["ours"])
+        rx = sum(x.get("rx", 0) for x in runs["ours"])
+        work = sum(x.get("work", 0) for x in runs["ours"])
+        print(f"  ours' worker: {polls:,.0f} polls, {rx / polls if polls else 0:.3f} frames per "
+              f"poll; work {work:.2f} CPU s (its CPU less >= {polls - rx:,.0f} empty polls at "
+              f"{self.idle_poll_s * 1e9:.0f} ns); by its own load accounting busy "
+              f"{busy:.2f} s, idle {idle:.2f} s (a poll is busy when it received frames)")
+        print(f"  the daemon (SIGSTOPped) during knotd's runs: "
+              f"{sum(x['daemon_cpu'] for x in runs['knotd']):.2f} CPU s")
+        print("UDP datagrams dropped by a full socket buffer (RcvbufErrors, sum of the rounds): "
+              f"knotd's namespace {sum(x['server_drops'] for x in runs['knotd']):,}; the client's "
+              f"(answers) during ours {sum(x['client_drops'] for x in runs['ours']):,}, during "
+              f"knotd {sum(x['client_drops'] for x in runs['knotd']):,}")
 
         # Where ours answered: counter deltas over the whole measurement.
         def delta(name_re):
@@ -597,17 +718,23 @@ zone:
         print()
         print(f"zone: {nrec} records, serial {serial}, identical in both servers (knotd loads the "
               f"daemon's AXFR); unchanged at the end: {'yes' if same else 'NO'}")
+        ag = " (the session's autogroup too)" if self.autogroup else ""
         print(f"""
 qps: dnsperf's completed queries per second over the veth (median of {a.rounds} runs of
 {a.seconds} s, dnsperf -c {a.clients} -q {a.outstanding} -e on CPU 0, servers interleaved);
 "vs ours" is ours / theirs (> 1: we are faster). lost: share of the queries sent that got
 no answer within 2 s. avg/min/max: dnsperf's latency figures (median avg, min and max over
 the rounds); p50..p99.9 (us): per-query latency at a fixed {a.latency_qps} q/s (dnsperf -v).
+q/CPU-s: completed queries per second of server work, the capacity of one fully busy core
+whatever the client manages (dnsperf on one core limits the qps column): knotd's CPU time
+(all threads); ours the worker's CPU time less its empty polls (polls - frames, at the CPU
+cost of an empty poll measured with no traffic) plus the control thread's CPU time.
 Cores: ours one DPDK worker lcore (CPU 1) and its main/control lcore on CPU 0 with dnsperf;
 knotd one UDP worker (plus its tcp, background and main threads), all its threads on CPU 1.
 That is the same number of worker cores as Knot's UDP worker threads; the control thread
 answers only what the worker hands it. While knotd runs the daemon is SIGSTOPped (its
-polling worker would take CPU 1 from Knot). On a shared machine compare the ratio.""")
+polling worker would take CPU 1 from Knot). nice {a.nice}{ag}. On a shared machine
+compare the ratio.""")
         ratio = med["ours"] / med["knotd"]
         print(json.dumps({"bench": a.json_name, "metric": "qps", "unit": "queries/s",
                           "value": round(med["ours"]), "peer": "knotd",
@@ -631,6 +758,9 @@ def main():
                     help="net_af_packet frames per ring (more than --outstanding)")
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--json-name", default="query-dpdk")
+    ap.add_argument("--perf-record", metavar="PREFIX",
+                    help="`perf record -g -a` (both cores) during each server's first "
+                         "throughput run, into PREFIX.ours and PREFIX.knotd")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, zone)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -646,7 +776,22 @@ def main():
     if os.cpu_count() < 2:
         log("needs two CPUs")
         return 1
+    # With autogroup scheduling (sched_autogroup_enabled) a nice value only
+    # counts within its session's group: other sessions' builds would still
+    # get an equal share of each CPU. The session's group gets --nice as well
+    # for the run (restored at the end), so that the servers, dnsperf and the
+    # polling worker outweigh other work on the machine.
+    autogroup_was = None
+    if a.nice:
+        try:
+            with open("/proc/self/autogroup") as f:
+                autogroup_was = int(f.read().split()[-1])
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(a.nice))
+        except (OSError, ValueError, IndexError):
+            autogroup_was = None
     b = Bench(a)
+    b.autogroup = autogroup_was is not None
 
     def on_signal(signum, frame):
         raise SystemExit(f"signal {signum}")
@@ -658,6 +803,12 @@ def main():
     finally:
         b.stop_all()
         b.net_down()
+        if autogroup_was is not None:
+            try:
+                with open("/proc/self/autogroup", "w") as f:
+                    f.write(str(autogroup_was))
+            except OSError:
+                pass
         if a.keep:
             log(f"kept {b.tmp}")
         else:
