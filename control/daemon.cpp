@@ -40,6 +40,7 @@
 #include "control/record_store.hpp"
 #include "control/zone/server.hpp"
 #include "control/zone/worker_answerer.hpp"
+#include "control/link_tcp.hpp"
 #include "dataplane/dpdk_dataplane.hpp"
 #include "dataplane/packet_path.hpp"
 #include "stats/control_metrics.hpp"
@@ -505,6 +506,26 @@ public:
                               "; udp port 53 on every link address, answered by " +
                               std::to_string(answering) + " workers");
         dp_out_.resize(65535);
+        // TCP to a link address: the control thread's own small TCP endpoint.
+        link_tcp_ = std::make_unique<LinkTcp>(
+            auth_.get(), [this](const TcpRoute& r, std::span<const uint8_t> seg) {
+                auto& ring = dp_.tx(r.worker);
+                dataplane::TxHeader t{};
+                t.link = r.link;
+                t.proto = 6;
+                std::memcpy(t.dst, r.client.data(), r.v6 ? 16 : 4);
+                std::memcpy(t.dst_mac, r.client_mac.data(), 6);
+                t.len = static_cast<uint16_t>(seg.size());
+                uint8_t* p = ring.reserve(sizeof t + seg.size());
+                if (p == nullptr) {
+                    ++tx_ring_full_;  // TCP retransmits it
+                    return;
+                }
+                std::memcpy(p, &t, sizeof t);
+                std::memcpy(p + sizeof t, seg.data(), seg.size());
+                ring.commit();
+                ring.flush();
+            });
         return true;
     }
 
@@ -571,6 +592,13 @@ public:
                 const uint64_t at = old_engine->next_wakeup_ms(now);
                 timeout = std::min<int>(timeout, at <= now ? 0 : static_cast<int>(std::min<uint64_t>(at - now, 100)));
             }
+            if (link_tcp_) {
+                const uint64_t at = link_tcp_->next_wakeup_ms();
+                if (at != UINT64_MAX) {
+                    timeout = std::min<int>(
+                        timeout, at <= now ? 0 : static_cast<int>(std::min<uint64_t>(at - now, 100)));
+                }
+            }
             const int n = poll(fds.data(), fds.size(), timeout);
             for (size_t w = 0; w < dp_.worker_count(); ++w) {
                 dp_.events(w).clear_wakeup();
@@ -579,6 +607,7 @@ public:
             const uint64_t after = dataplane::monotonic_ms();
             cp_->on_io(after);
             if (auth_) auth_->on_ready(after);
+            if (link_tcp_) link_tcp_->on_timer(after);
             if (old_engine) old_engine->on_ready(after);
             if (n > 0 && (fds[0].revents & POLLIN)) {
                 signalfd_siginfo si;
@@ -652,17 +681,30 @@ private:
     // the kernel sockets, the reply sent back through that worker's tx ring
     // from the address it was sent to.
     void answer_dataplane(size_t w, std::span<const uint8_t> bytes) {
-        ++dp_queries_;
         dataplane::QueryHeader h;
         if (bytes.size() < sizeof h) {
+            ++dp_queries_;
             ++dp_malformed_;
             return;
         }
         std::memcpy(&h, bytes.data(), sizeof h);
         if (bytes.size() != sizeof h + h.len || h.link >= dp_.links().size()) {
+            ++dp_queries_;
             ++dp_malformed_;
             return;
         }
+        if (h.proto == 6) {  // a segment: LinkTcp counts the queries
+            TcpRoute r;
+            r.worker = static_cast<uint16_t>(w);
+            r.link = h.link;
+            r.v6 = h.v6 != 0;
+            std::memcpy(r.client.data(), h.src, 16);
+            std::memcpy(r.ours.data(), h.dst, 16);
+            std::memcpy(r.client_mac.data(), h.src_mac, 6);
+            link_tcp_->on_segment(r, bytes.subspan(sizeof h, h.len), dataplane::monotonic_ms());
+            return;
+        }
+        ++dp_queries_;
         zone::Peer from;
         if (h.v6) {
             auto* a = reinterpret_cast<sockaddr_in6*>(&from.ss);
@@ -949,6 +991,13 @@ private:
             wl.sum += sum;
         }
         if (!wl.counts.empty()) q.latency.push_back(std::move(wl));
+        if (link_tcp_) {
+            const LinkTcpStats& ts = link_tcp_->stats();
+            q.tcp += ts.queries;
+            q.link_tcp_connections = link_tcp_->connections();
+            q.link_tcp_retransmits = ts.retransmits;
+            q.link_tcp_dropped = ts.bad_checksum + ts.malformed;
+        }
         const zone::SlowPathStats ss = auth_->slow_stats();
         q.transfers_axfr = ss.axfr;
         q.transfers_ixfr = ss.ixfr_incremental + ss.ixfr_full + ss.ixfr_up_to_date + ss.ixfr_udp;
@@ -1511,6 +1560,8 @@ private:
               << ", \"unicast_queries_unanswered\": " << queries_unanswered_
               << ", \"dns_queries_dpdk\": " << dp_queries_ + worker_answers()
               << ", \"dns_queries_dpdk_worker\": " << worker_answers()
+              << ", \"dns_link_tcp_queries\": " << (link_tcp_ ? link_tcp_->stats().queries : 0)
+              << ", \"dns_link_tcp_connections\": " << (link_tcp_ ? link_tcp_->connections() : 0)
               << ", \"dns_zones\": " << (auth_ ? auth_->store().zone_count() : 0)
               << ", \"config\": " << json_str(config_path_.empty() ? "<embedded default>" : config_path_)
               << ", \"log_level\": " << json_str(cfg_.log.level)
@@ -1641,6 +1692,7 @@ private:
     zone::LatencyHistogram dp_latency_;
     // One per worker (after auth_: readers go before their store).
     std::vector<std::unique_ptr<zone::WorkerAnswerer>> answerers_;
+    std::unique_ptr<LinkTcp> link_tcp_;  // TCP on link addresses (with auth_)
     uint64_t dp_queries_ = 0, dp_replies_ = 0, dp_malformed_ = 0;
     uint64_t zone_records_ = 0;
     int ctl_ = -1;

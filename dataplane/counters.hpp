@@ -46,6 +46,7 @@ struct alignas(64) WorkerCounters {
     Counter mdns_queries;      // queries seen (not parsed: never a source of records)
     Counter dns_queries;       // handed to the control plane
     Counter dns_answered;      // answered by the worker (QueryAnswerer)
+    Counter dns_tcp_segments;  // TCP segments to the DNS service, handed to the control plane
     Counter arp_replies, nd_replies;
     Counter tx_packets, tx_bytes, tx_failed;
     Counter tx_requests_dropped;  // requests from the control plane not sent

@@ -283,7 +283,7 @@ public:
     }
 
     void send(uint16_t port, std::span<const uint8_t> frame) {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        rte_mbuf* m = rte_pktmbuf_alloc(tx_pool_);  // room for any answer
         if (m == nullptr) {
             counters_.tx_failed.add();
             return;
@@ -332,8 +332,11 @@ public:
                 }
                 l2.vlan_count = l.vlan_count;
                 l2.vlan = l.vlan;
-                const size_t n = build_udp(linear_, l2, l.v6, l.address.data(), dst, h.src_port,
-                                           h.dst_port, 255, msg.subspan(sizeof h, h.len));
+                const size_t n =
+                    h.proto == 6 ? build_ip(linear_, l2, l.v6, l.address.data(), dst, 6, 64,
+                                            msg.subspan(sizeof h, h.len))
+                                 : build_udp(linear_, l2, l.v6, l.address.data(), dst, h.src_port,
+                                             h.dst_port, 255, msg.subspan(sizeof h, h.len));
                 if (n == 0) {
                     counters_.tx_requests_dropped.add();
                     return;

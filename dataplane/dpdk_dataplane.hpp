@@ -71,7 +71,8 @@ struct DataplaneOptions {
 struct TxHeader {
     uint16_t link;
     uint8_t multicast;    // 1: to the mDNS group; 0: unicast to dst/dst_mac
-    uint8_t pad;
+    uint8_t proto;        // 0 or 17: UDP (the payload follows); 6: a whole TCP
+                          // segment follows (ports in it, checksum filled in here)
     uint8_t dst[16];
     uint8_t dst_mac[6];
     uint16_t src_port;

@@ -69,7 +69,12 @@ DropReason parse_ipv4(std::span<const uint8_t> pkt, size_t l3, FrameInfo& out) {
     std::memcpy(out.dst.data(), h + 16, 4);
     const uint16_t frag = be16(h + 6);
     if ((frag & 0x2000) != 0 || (frag & 0x1FFF) != 0) return DropReason::fragment;
-    if (h[9] != kProtoUdp) return DropReason::not_udp;
+    out.ip_proto = h[9];
+    if (h[9] != kProtoUdp) {
+        out.l4_offset = static_cast<uint16_t>(l3 + ihl);
+        out.l4 = pkt.subspan(l3 + ihl, total - ihl);
+        return DropReason::not_udp;
+    }
     return parse_udp(pkt, l3 + ihl, l3 + total, out);
 }
 
@@ -94,6 +99,7 @@ DropReason parse_ipv6(std::span<const uint8_t> pkt, size_t l3, FrameInfo& out) {
     for (int n = 0;; ++n) {
         switch (next) {
             case kProtoUdp:
+                out.ip_proto = kProtoUdp;
                 return parse_udp(pkt, p, end, out);
             case kIpv6Fragment:
                 return DropReason::fragment;
@@ -113,6 +119,9 @@ DropReason parse_ipv6(std::span<const uint8_t> pkt, size_t l3, FrameInfo& out) {
                 break;
             }
             default:
+                out.ip_proto = next;
+                out.l4_offset = static_cast<uint16_t>(p);
+                out.l4 = pkt.subspan(p, end - p);
                 return DropReason::not_udp;
         }
     }

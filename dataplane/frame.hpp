@@ -63,6 +63,11 @@ struct FrameInfo {
     uint16_t l4_offset = 0;
     // The UDP payload, trimmed to the UDP length (Ethernet padding excluded).
     std::span<const uint8_t> payload;
+    // The IP protocol of the transport header (17 for UDP). For another
+    // transport (DropReason::not_udp) `l4` is its whole segment, from
+    // l4_offset to the end of the IP payload (TCP to the DNS service).
+    uint8_t ip_proto = 0;
+    std::span<const uint8_t> l4;
 
     uint16_t outer_vlan() const { return vlan_count > 0 ? vlan[0] : 0; }
     uint16_t inner_vlan() const { return vlan_count > 1 ? vlan[1] : 0; }

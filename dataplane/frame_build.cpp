@@ -10,6 +10,7 @@ namespace {
 constexpr uint16_t kEtherArp = 0x0806;
 constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherIpv6 = 0x86DD;
+constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmpv6 = 58;
 
@@ -86,44 +87,67 @@ uint16_t l4_checksum(bool v6, const uint8_t* src, const uint8_t* dst, uint8_t pr
 
 size_t udp_headroom(const L2& l2, bool v6) { return 14 + 4u * l2.vlan_count + (v6 ? 40 : 20) + 8; }
 
-size_t build_udp_around(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
-                        const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
-                        size_t payload_len) {
-    const size_t iplen = v6 ? 40 : 20;
-    const size_t udplen = 8 + payload_len;
-    const size_t total = udp_headroom(l2, v6) + payload_len;
-    if (total > out.size() || udplen > 0xFFFF - iplen) return 0;
-    uint8_t* p = out.data();
-    const size_t l3 = put_l2(p, l2, v6 ? kEtherIpv6 : kEtherIpv4);
-    uint8_t* ip = p + l3;
+namespace {
+
+// Ethernet, tags and the IP header for `l4len` bytes of `proto`; returns
+// where the transport header starts.
+uint8_t* put_l2_l3(uint8_t* p, const L2& l2, bool v6, const uint8_t* src_ip,
+                   const uint8_t* dst_ip, uint8_t proto, uint8_t ttl, size_t l4len) {
+    uint8_t* ip = p + put_l2(p, l2, v6 ? kEtherIpv6 : kEtherIpv4);
     if (v6) {
         put16(ip, 0x6000);
         put16(ip + 2, 0);
-        put16(ip + 4, static_cast<uint16_t>(udplen));
-        ip[6] = kProtoUdp;
+        put16(ip + 4, static_cast<uint16_t>(l4len));
+        ip[6] = proto;
         ip[7] = ttl;
         std::memcpy(ip + 8, src_ip, 16);
         std::memcpy(ip + 24, dst_ip, 16);
-    } else {
-        ip[0] = 0x45;
-        ip[1] = 0;
-        put16(ip + 2, static_cast<uint16_t>(iplen + udplen));
-        put16(ip + 4, 0);
-        put16(ip + 6, 0x4000);  // DF
-        ip[8] = ttl;
-        ip[9] = kProtoUdp;
-        put16(ip + 10, 0);
-        std::memcpy(ip + 12, src_ip, 4);
-        std::memcpy(ip + 16, dst_ip, 4);
-        put16(ip + 10, ipv4_header_checksum(ip, 20));
+        return ip + 40;
     }
-    uint8_t* udp = ip + iplen;
+    ip[0] = 0x45;
+    ip[1] = 0;
+    put16(ip + 2, static_cast<uint16_t>(20 + l4len));
+    put16(ip + 4, 0);
+    put16(ip + 6, 0x4000);  // DF
+    ip[8] = ttl;
+    ip[9] = proto;
+    put16(ip + 10, 0);
+    std::memcpy(ip + 12, src_ip, 4);
+    std::memcpy(ip + 16, dst_ip, 4);
+    put16(ip + 10, ipv4_header_checksum(ip, 20));
+    return ip + 20;
+}
+
+}  // namespace
+
+size_t build_udp_around(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                        const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
+                        size_t payload_len) {
+    const size_t udplen = 8 + payload_len;
+    const size_t total = udp_headroom(l2, v6) + payload_len;
+    if (total > out.size() || udplen > 0xFFFF - (v6 ? 40 : 20)) return 0;
+    uint8_t* udp = put_l2_l3(out.data(), l2, v6, src_ip, dst_ip, kProtoUdp, ttl, udplen);
     put16(udp, src_port);
     put16(udp + 2, dst_port);
     put16(udp + 4, static_cast<uint16_t>(udplen));
     put16(udp + 6, 0);
     put16(udp + 6, l4_checksum(v6, src_ip, dst_ip, kProtoUdp, {udp, udplen}));
     return total;
+}
+
+size_t build_ip(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                const uint8_t* dst_ip, uint8_t proto, uint8_t ttl, std::span<const uint8_t> l4) {
+    const size_t head = 14 + 4u * l2.vlan_count + (v6 ? 40 : 20);
+    const size_t csum_at = proto == kProtoTcp ? 16 : proto == kProtoUdp ? 6 : 0;
+    if (csum_at == 0 || l4.size() < csum_at + 2 || head + l4.size() > out.size() ||
+        l4.size() > 0xFFFF - (v6 ? 40 : 20)) {
+        return 0;
+    }
+    std::memmove(out.data() + head, l4.data(), l4.size());
+    uint8_t* seg = put_l2_l3(out.data(), l2, v6, src_ip, dst_ip, proto, ttl, l4.size());
+    put16(seg + csum_at, 0);
+    put16(seg + csum_at, l4_checksum(v6, src_ip, dst_ip, proto, {seg, l4.size()}));
+    return head + l4.size();
 }
 
 size_t build_udp(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,

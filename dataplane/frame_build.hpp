@@ -39,6 +39,12 @@ size_t build_udp_around(std::span<uint8_t> out, const L2& l2, bool v6, const uin
                         const uint8_t* dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t ttl,
                         size_t payload_len);
 
+// Eth [VLAN [VLAN]] IPv4/IPv6 and a transport segment `l4` of `proto` (TCP
+// or UDP: its checksum field is filled in). Returns the frame length, or 0
+// when `out` is too small or the protocol is neither.
+size_t build_ip(std::span<uint8_t> out, const L2& l2, bool v6, const uint8_t* src_ip,
+                const uint8_t* dst_ip, uint8_t proto, uint8_t ttl, std::span<const uint8_t> l4);
+
 // If `frame` is an ARP request for `our_ip`, writes the reply and returns its
 // length; else 0. `l2` gives our MAC as source and the VLAN tags to use (the
 // request's, which a NIC may have stripped); its destination is filled in.

@@ -8,6 +8,8 @@ namespace {
 
 constexpr uint16_t kMdnsPort = 5353;
 constexpr uint16_t kDnsPort = 53;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kMdnsV4[4] = {224, 0, 0, 251};
 constexpr uint8_t kMdnsV6[16] = {0xFF, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFB};
 
@@ -102,6 +104,18 @@ size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
                 return 0;
             }
         }
+        // TCP to the DNS service on a link address: the control thread's
+        // (control/link_tcp.*), segment by segment through the query ring.
+        if (r == DropReason::not_udp && f.ip_proto == kProtoTcp && f.l4.size() >= 20 &&
+            (f.l4[2] << 8 | f.l4[3]) == kDnsPort) {
+            const uint16_t owner = links.owner_of(port, f, f.dst.data(), f.ip_version == 6);
+            if (owner == kNoLink) {
+                drop(PathDrop::dns_not_service);
+            } else if (punt(frame, f, port, owner, now_ms, f.l4, kProtoTcp)) {
+                c_->dns_tcp_segments.add();
+            }
+            return 0;
+        }
         c_->frame_drop[static_cast<size_t>(r)].add();
         return 0;
     }
@@ -136,30 +150,7 @@ size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
             }
             // punt (or no room for an answer here): the control plane's turn
         }
-        uint8_t* p = query_ring_ ? query_ring_->reserve(sizeof(QueryHeader) + f.payload.size())
-                                 : nullptr;
-        if (p == nullptr) {
-            drop(PathDrop::query_ring_full);
-            return 0;
-        }
-        QueryHeader h{};
-        h.port = port;
-        h.link = owner;
-        h.v6 = v6;
-        h.vlan_count = f.vlan_count;
-        h.vlan[0] = f.vlan[0];
-        h.vlan[1] = f.vlan[1];
-        std::memcpy(h.src, f.src.data(), 16);
-        std::memcpy(h.dst, f.dst.data(), 16);
-        std::memcpy(h.src_mac, frame.data() + 6, 6);
-        h.src_port = f.src_port;
-        h.dst_port = f.dst_port;
-        h.time_ms = now_ms;
-        h.len = static_cast<uint16_t>(f.payload.size());
-        std::memcpy(p, &h, sizeof h);
-        std::memcpy(p + sizeof h, f.payload.data(), f.payload.size());
-        query_ring_->commit();
-        c_->dns_queries.add();
+        if (punt(frame, f, port, owner, now_ms, f.payload, kProtoUdp)) c_->dns_queries.add();
         return 0;
     }
     if (f.dst_port != kMdnsPort && f.src_port != kMdnsPort) {
@@ -215,6 +206,37 @@ size_t PacketPath::receive(std::span<const uint8_t> frame, uint16_t port,
     o.dst_port = f.dst_port;
     ++batch.n;
     return 0;
+}
+
+bool PacketPath::punt(std::span<const uint8_t> frame, const FrameInfo& f, uint16_t port,
+                      uint16_t owner, uint64_t now_ms, std::span<const uint8_t> bytes,
+                      uint8_t proto) {
+    uint8_t* p = query_ring_ && bytes.size() <= 0xFFFF
+                     ? query_ring_->reserve(sizeof(QueryHeader) + bytes.size())
+                     : nullptr;
+    if (p == nullptr) {
+        drop(PathDrop::query_ring_full);
+        return false;
+    }
+    QueryHeader h{};
+    h.port = port;
+    h.link = owner;
+    h.v6 = f.ip_version == 6;
+    h.proto = proto;
+    h.vlan_count = f.vlan_count;
+    h.vlan[0] = f.vlan[0];
+    h.vlan[1] = f.vlan[1];
+    std::memcpy(h.src, f.src.data(), 16);
+    std::memcpy(h.dst, f.dst.data(), 16);
+    std::memcpy(h.src_mac, frame.data() + 6, 6);
+    h.src_port = f.src_port;
+    h.dst_port = f.dst_port;
+    h.time_ms = now_ms;
+    h.len = static_cast<uint16_t>(bytes.size());
+    std::memcpy(p, &h, sizeof h);
+    std::memcpy(p + sizeof h, bytes.data(), bytes.size());
+    query_ring_->commit();
+    return true;
 }
 
 std::string_view path_drop_name(PathDrop d) {

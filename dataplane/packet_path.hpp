@@ -5,6 +5,8 @@
 //   ARP request / IPv6 NS for one of our addresses    -> reply frame
 //   UDP 53 to one of our addresses                     -> the QueryAnswerer's reply,
 //                                                         or the query ring (control plane)
+//   TCP 53 to one of our addresses                     -> query ring (the control plane's
+//                                                         TCP endpoint, control/link_tcp.*)
 //   UDP 5353: link lookup (port, VLAN, source subnet)  -> path_drop[no_link/off_link]
 //             multicast group or our unicast address   -> path_drop[not_for_us]
 //             IP TTL 255 on multicast (RFC 6762 §11)   -> path_drop[ttl_not_255]
@@ -38,12 +40,14 @@
 namespace updproxy::dataplane {
 
 // A unicast DNS query handed to the control plane (in an EventRing), followed
-// by the DNS message bytes.
+// by the DNS message bytes (UDP) or the TCP segment (TCP; src/dst_port are
+// then 0: the segment has them).
 #pragma pack(push, 1)
 struct QueryHeader {
     uint16_t port;
     uint16_t link;  // the link that owns the destination address
     uint8_t v6;
+    uint8_t proto;  // 17: the UDP payload follows; 6: the whole TCP segment
     uint8_t vlan_count;
     uint16_t vlan[2];
     uint8_t src[16];
@@ -118,6 +122,10 @@ public:
 private:
     void drop(PathDrop d) { c_->path_drop[static_cast<size_t>(d)].add(); }
     L2 reply_l2(uint16_t port, const FrameInfo& f, const uint8_t* dst_mac = nullptr) const;
+    // Hands `bytes` to the query ring for the control thread; false (and
+    // counted) when the ring is full.
+    bool punt(std::span<const uint8_t> frame, const FrameInfo& f, uint16_t port, uint16_t owner,
+              uint64_t now_ms, std::span<const uint8_t> bytes, uint8_t proto);
 
     uint16_t lookup_link(uint16_t port, const FrameInfo& f, LinkMiss* miss);
 

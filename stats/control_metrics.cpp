@@ -197,6 +197,15 @@ void collect_control(const ControlSnapshot& s, MetricSet& m) {
                   "Unicast DNS queries on a DPDK link answered by the worker that received them "
                   "(the rest: by the control thread)")
             .add(d(q.dpdk_worker));
+        m.gauge("updproxy_dns_link_tcp_connections",
+                "Open DNS-over-TCP connections to link addresses (the control thread's TCP endpoint)")
+            .add(d(q.link_tcp_connections));
+        m.counter("updproxy_dns_link_tcp_retransmits_total",
+                  "TCP segments the link addresses' DNS endpoint sent again after a timeout")
+            .add(d(q.link_tcp_retransmits));
+        m.counter("updproxy_dns_link_tcp_dropped_total",
+                  "TCP segments to link addresses dropped: bad checksum or malformed header")
+            .add(d(q.link_tcp_dropped));
         m.counter("updproxy_dns_queries_dropped_total",
                   "Unicast DNS messages not answered (runts, responses, no room)")
             .add(d(q.dropped));

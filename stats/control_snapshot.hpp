@@ -65,6 +65,8 @@ struct QuerySample {
     uint64_t udp = 0, tcp = 0;             // queries by transport (DPDK links count as udp)
     uint64_t dpdk = 0;                     // of udp: received on a DPDK link
     uint64_t dpdk_worker = 0;              // of dpdk: answered by the worker itself
+    uint64_t link_tcp_connections = 0;     // TCP on link addresses (control/link_tcp.*)
+    uint64_t link_tcp_retransmits = 0, link_tcp_dropped = 0;
     uint64_t dropped = 0;                  // malformed, responses, runts: no answer
     uint64_t transfers_axfr = 0, transfers_ixfr = 0, notifies_sent = 0;
     uint64_t tsig_failures = 0, transfers_refused = 0;

@@ -29,7 +29,7 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
     const auto& links = dp.links();
 
     // ---- per worker: sums and load ----
-    uint64_t rx = 0, rx_bytes = 0, mdns = 0, mdns_q = 0, dnsq = 0, arp = 0, nd = 0;
+    uint64_t rx = 0, rx_bytes = 0, mdns = 0, mdns_q = 0, dnsq = 0, dns_tcp = 0, arp = 0, nd = 0;
     uint64_t tx = 0, tx_bytes = 0, tx_failed = 0, tx_dropped = 0;
     uint64_t frame_drop[dpl::kDropReasonCount] = {};
     uint64_t path_drop[dpl::kPathDropCount] = {};
@@ -49,6 +49,7 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
         mdns += c.mdns_messages.get();
         mdns_q += c.mdns_queries.get();
         dnsq += c.dns_queries.get();
+        dns_tcp += c.dns_tcp_segments.get();
         arp += c.arp_replies.get();
         nd += c.nd_replies.get();
         tx += c.tx_packets.get();
@@ -82,6 +83,9 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
     m.counter("updproxy_dns_queries_received_total",
               "Unicast DNS queries to a service address handed to the control plane")
         .add(d(dnsq));
+    m.counter("updproxy_dns_tcp_segments_received_total",
+              "TCP segments to a service address, port 53, handed to the control plane's TCP endpoint")
+        .add(d(dns_tcp));
     m.counter("updproxy_neighbor_replies_total", "ARP and Neighbor Advertisement replies sent")
         .add({{"protocol", "arp"}}, d(arp))
         .add({{"protocol", "nd"}}, d(nd));

@@ -239,7 +239,30 @@ def main():
                                capture_output=True, text=True, timeout=20)
             out = (p.stdout + p.stderr).strip()
             check(out == "REFUSED []", f"unsigned IXFR over UDP on the link refused: {out!r}")
+            # TCP to the link address: the control thread's TCP endpoint
+            # (control/link_tcp.*) behind the worker. A query, then a signed
+            # AXFR streamed over it, from the kernel TCP stack of the client.
+            tcp_probe = ("import dns.message, dns.query, dns.tsigkeyring, dns.zone, sys\n"
+                         "m = dns.message.make_query(sys.argv[1], 'PTR')\n"
+                         "r = dns.query.tcp(m, '192.0.2.1', port=53, timeout=5)\n"
+                         "print(dns.rcode.to_text(r.rcode()), r.flags & 0x0400 != 0,"
+                         " ' '.join(str(x) for rr in r.answer for x in rr))\n"
+                         "kr = dns.tsigkeyring.from_text({'xfr-key.': ('hmac-sha256', sys.argv[3])})\n"
+                         "z = dns.zone.from_xfr(dns.query.xfr('192.0.2.1', sys.argv[2], keyring=kr,"
+                         " keyname='xfr-key.', timeout=5))\n"
+                         "print(' '.join(sorted(n.to_text() for n in z.nodes)))\n")
+            p = subprocess.run(["ip", "netns", "exec", net.ns, "/usr/bin/python3", "-c", tcp_probe,
+                                "_ipp._tcp." + SUB, SUB, SECRET],
+                               capture_output=True, text=True, timeout=30)
+            lines = (p.stdout + p.stderr).strip().splitlines()
+            check(len(lines) >= 1 and lines[0] == f"NOERROR True {inst}",
+                  f"query over TCP to the link address answered: {lines[:1]!r}")
+            check(len(lines) == 2 and "Lab\\032Printer._ipp._tcp" in lines[1].split()
+                  and "printer1" in lines[1].split(),
+                  f"signed AXFR over TCP to the link address: {lines[1:]!r}")
             st = d.request("status")[0]
+            check(st.get("dns_link_tcp_queries", 0) >= 2,
+                  f"status counts the link's TCP queries: {st.get('dns_link_tcp_queries')}")
             check(st.get("dns_queries_dpdk", 0) >= st.get("dns_queries_dpdk_worker", 0) + 1,
                   f"status counts both paths: {st.get('dns_queries_dpdk')} "
                   f"{st.get('dns_queries_dpdk_worker')}")
