@@ -12,10 +12,11 @@ failure; addresses only from the documentation prefixes):
   veth 198.51.100.10/24 <------->  knot ns: veth 198.51.100.1/24, knotd
 
   - ours: `updproxy run` with one DPDK port (net_af_packet on the root-side
-    veth, framecnt --framecnt per ring; once the port has the veth's MAC the
-    kernel's side of the veth gets another, so the kernel drops the port's
-    frames as PACKET_OTHERHOST before any routing), one link (203.0.113.0/24, address
-    203.0.113.1, subdomain lab.example.test.) and a `dns:` section serving
+    veth, framecnt --framecnt per ring; once the port has the veth's MAC,
+    the kernel's side of the veth gets another, so the kernel drops the
+    port's frames as PACKET_OTHERHOST before any routing), one link
+    (203.0.113.0/24, address 203.0.113.1, subdomain lab.example.test.) and a
+    `dns:` section serving
     lab.example.test. (kernel listener on 127.0.0.1 for the AXFR only).
     dpdk.lcores [0, 1]: the main (control) lcore on CPU 0, ONE worker lcore
     on CPU 1. Queries to 203.0.113.1:53 arrive on the worker; whatever the
@@ -47,14 +48,19 @@ failure; addresses only from the documentation prefixes):
     as perf/query_bench.sh. A PTR answer from the proxy carries the RFC 6763
     §12.1 additionals (SRV, TXT, A, AAAA), Knot's does not: ours are larger.
   - throughput: dnsperf (-c --clients -q --outstanding -e -t 2) for --seconds
-    per server per round, --rounds rounds, servers interleaved, median
-    reported; queries lost counted (and the UDP RcvbufErrors of knotd's and
-    the client's namespaces). Queries per CPU-second of server work, which
-    does not depend on how fast the one-core client goes: knotd's CPU time
-    (all threads; it sleeps when idle); ours the worker's CPU time less its
-    empty polls (at least polls - frames, each at the CPU cost of an empty
-    poll measured for 1 s with no traffic; under load an empty poll costs
-    more, so this leans against us) plus the control thread's CPU time.
+    per server per round, --rounds (default 5) rounds, servers interleaved
+    (which goes first alternates), median reported; queries lost counted
+    (and the UDP RcvbufErrors of knotd's and the client's namespaces).
+    Queries per CPU-second of server work, which does not depend on how
+    fast the one-core client goes: knotd's CPU time (all threads; it sleeps
+    when idle). Ours polls, so its CPU time is the wall time; its work is
+    the lower of two estimates (the conservative one), plus the control
+    thread's CPU time: (a) the worker's CPU time less its empty polls (at
+    least polls - frames, each at the CPU cost of an empty poll measured
+    for 1 s with no traffic; under load an empty poll costs more), (b) the
+    time of its polls that received frames (its own TSC accounting,
+    updproxy_worker_seconds_total{state="busy"}) x its share of CPU 1 (does
+    not see answers sent in polls without frames: the control-thread path).
     --perf-record PREFIX profiles both cores during each server's first run.
   - latency: one run per server at a fixed --latency-qps (below both
     capacities) with per-query timing (dnsperf -v): p50, p90, p99, p99.9.
@@ -574,13 +580,16 @@ zone:
         m0 = self.metrics()
         runs = {"ours": [], "knotd": []}
         for r in range(a.rounds):
-            runs["ours"].append(self.throughput("ours"))
-            m1 = self.metrics()
-            self.stop_daemon()
-            try:
-                runs["knotd"].append(self.throughput("knotd"))
-            finally:
-                self.cont_daemon()
+            # Which server goes first alternates from round to round.
+            for who in (("ours", "knotd") if r % 2 == 0 else ("knotd", "ours")):
+                if who == "ours":
+                    runs["ours"].append(self.throughput("ours"))
+                    continue
+                self.stop_daemon()
+                try:
+                    runs["knotd"].append(self.throughput("knotd"))
+                finally:
+                    self.cont_daemon()
             log(f"round {r + 1}: ours {runs['ours'][-1]['qps']:.0f} q/s "
                 f"(lost {runs['ours'][-1]['lost']:.0f}), knotd {runs['knotd'][-1]['qps']:.0f} q/s "
                 f"(lost {runs['knotd'][-1]['lost']:.0f})")
@@ -595,7 +604,7 @@ zone:
         m2 = self.metrics()
         z2 = self.axfr()
         same = z2 == z
-        self.report(runs, lat, m0, m1, m2, same, nrec, serial)
+        self.report(runs, lat, m0, m2, same, nrec, serial)
 
     def worker_cpu(self, cpu):
         return sum(v for k, v in cpu.items() if k.startswith(("rte-worker", "lcore")))
@@ -647,7 +656,7 @@ zone:
                 v = min(v, self.cps_busy)   # the conservative of the two estimates
         return v
 
-    def report(self, runs, lat, m0, m1, m2, same, nrec, serial):
+    def report(self, runs, lat, m0, m2, same, nrec, serial):
         a = self.a
         med = {s: statistics.median(x["qps"] for x in runs[s]) for s in runs}
         knot_ver = subprocess.run([a.knotd, "-V"], capture_output=True, text=True).stdout.split()
@@ -757,7 +766,7 @@ zone:
         ag = " (the session's autogroup too)" if self.autogroup else ""
         print(f"""
 qps: dnsperf's completed queries per second over the veth (median of {a.rounds} runs of
-{a.seconds} s, dnsperf -c {a.clients} -q {a.outstanding} -e on CPU 0, servers interleaved);
+{a.seconds:g} s, dnsperf -c {a.clients} -q {a.outstanding} -e on CPU 0, servers interleaved);
 "vs ours" is ours / theirs (> 1: we are faster). lost: share of the queries sent that got
 no answer within 2 s. avg/min/max: dnsperf's latency figures (median avg, min and max over
 the rounds); p50..p99.9 (us): per-query latency at a fixed {a.latency_qps} q/s (dnsperf -v).
@@ -785,7 +794,7 @@ def main():
     ap.add_argument("--binary", required=True, help="the updproxy executable")
     ap.add_argument("--knotd", default=shutil.which("knotd") or "/usr/sbin/knotd")
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--outstanding", type=int, default=1000)
     ap.add_argument("--latency-qps", type=int, default=20000,
