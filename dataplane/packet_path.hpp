@@ -106,6 +106,12 @@ public:
     }
 
     const PathConfig& config() const { return cfg_; }
+    // A new link table (a reload): frames after this call use it. Forgets
+    // the last lookup, which named a link of the old table.
+    void set_links(const LinkTable* links) {
+        cfg_.links = links;
+        memo_ = LinkMemo{};
+    }
 
 private:
     void drop(PathDrop d) { c_->path_drop[static_cast<size_t>(d)].add(); }
@@ -115,8 +121,8 @@ private:
 
     PathConfig cfg_;
     // The last link lookup: a host's packets tend to come in runs (an
-    // announcement is several packets, a burst holds several of them), and
-    // the links never change while the path exists.
+    // announcement is several packets, a burst holds several of them); reset
+    // by set_links().
     struct LinkMemo {
         std::array<uint8_t, 16> src{};
         std::array<uint16_t, 2> vlan{0, 0};
