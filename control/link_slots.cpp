@@ -51,9 +51,8 @@ std::string assign_slots(const std::vector<LinkSlot>& now, const config::Config&
         for (const auto& s : slots) tombstones += s.active ? 0 : 1;
         return std::to_string(added.size()) + " link(s) added but only " +
                std::to_string(capacity - std::min(capacity, slots.size())) +
-               " of the link slots table.spare_link_slots reserved at start are left (" +
-               std::to_string(tombstones) +
-               " removed link(s) keep theirs until a restart); raise it and restart";
+               " link slot(s) left (table.spare_link_slots; " + std::to_string(tombstones) +
+               " held by removed links until a restart)";
     }
     for (const auto* l : added) slots.push_back({*l, true});
     *out = std::move(slots);

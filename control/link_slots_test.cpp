@@ -97,7 +97,8 @@ TEST(LinkSlots, CapacityIsRefusedNamingTheKey) {
     // a removed and c added: the tombstone holds its slot, none is left.
     const std::string e = assign_slots(s1, parse(kB + kC, 1), 2, &s2);
     EXPECT_NE(e.find("table.spare_link_slots"), std::string::npos) << e;
-    EXPECT_NE(e.find("1 removed link(s)"), std::string::npos) << e;
+    EXPECT_NE(e.find("1 link(s) added but only 0 link slot(s) left"), std::string::npos) << e;
+    EXPECT_NE(e.find("1 held by removed links"), std::string::npos) << e;
     EXPECT_TRUE(s2.empty());
     // Removing alone needs no slot.
     ASSERT_EQ(assign_slots(s1, parse(kB, 1), 2, &s3), "");
