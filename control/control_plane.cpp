@@ -30,6 +30,7 @@ std::vector<LinkPublication> link_publications(const config::Config& cfg,
         } else {
             p.publish = false;
         }
+        if (!l.active) p.publish = false;  // a tombstone (control/link_slots.hpp)
         out.push_back(std::move(p));
     }
     return out;
@@ -114,6 +115,7 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const config::Config& cfg,
             std::copy(links[i].prefix.begin(), links[i].prefix.end(), l.prefix.begin());
             l.prefix_len = links[i].prefix_len;
             l.v6 = links[i].v6;
+            l.active = links[i].active;
             if (i < cfg.links.size() && cfg.links[i].subdomain) {
                 l.configured = *codec::Name::parse(*cfg.links[i].subdomain);
             }

@@ -35,6 +35,7 @@
 #include "control/control_plane.hpp"
 #include "control/dataplane_options.hpp"
 #include "control/decode_command.hpp"
+#include "control/link_slots.hpp"
 #include "control/mdns_query.hpp"
 #include "control/record_format.hpp"
 #include "control/record_store.hpp"
@@ -278,7 +279,8 @@ zone::AuthConfig auth_config(const config::Config& cfg) {
 // ---- configuration differences ------------------------------------------------------------
 
 // What a reload cannot change while the dataplane runs: the EAL, the ports,
-// the links' L2/L3 identity, the table's sizing. The first difference, or "".
+// the table's sizing (table.spare_link_slots too). Links may come and go
+// (control/link_slots.hpp). The first difference, or "".
 std::string needs_restart(const config::Config& a, const config::Config& b) {
     if (!(a.dpdk == b.dpdk)) return "dpdk section changed";
     if (a.ports.size() != b.ports.size()) return "ports added or removed";
@@ -287,27 +289,6 @@ std::string needs_restart(const config::Config& a, const config::Config& b) {
         if (p.name != q.name || p.device != q.device || p.rx_descriptors != q.rx_descriptors ||
             p.tx_descriptors != q.tx_descriptors || p.promiscuous != q.promiscuous) {
             return "ports[" + std::to_string(i) + "] \"" + p.name + "\" changed";
-        }
-    }
-    if (a.links.size() != b.links.size()) {
-        return "links added or removed (" + std::to_string(a.links.size()) + " -> " +
-               std::to_string(b.links.size()) + "): the dataplane's link table is fixed at start";
-    }
-    for (size_t i = 0; i < a.links.size(); ++i) {
-        const auto &l = a.links[i], &m = b.links[i];
-        std::string what;
-        auto diff = [&](bool differs, const char* key) {
-            if (differs) what += (what.empty() ? "" : ", ") + std::string(key);
-        };
-        diff(l.name != m.name, "name");
-        diff(l.port != m.port, "port");
-        diff(l.vlan != m.vlan, "vlan");
-        diff(l.prefix != m.prefix, "prefix");
-        diff(l.address != m.address, "address");
-        diff(l.check_ttl != m.check_ttl, "check_ttl");
-        if (!what.empty()) {
-            return "links[" + std::to_string(i) + "] \"" + l.name + "\": " + what +
-                   " changed: the dataplane's link table is fixed at start";
         }
     }
     if (!(a.table == b.table)) return "table section changed";
@@ -328,8 +309,10 @@ bool same_key(const std::optional<codec::TsigKey>& a, const std::optional<codec:
 std::vector<std::string> control_changes(const config::Config& a, const config::Config& b) {
     std::vector<std::string> why;
     if (!(a.publish == b.publish)) why.push_back("publish");
-    for (size_t i = 0; i < a.links.size() && i < b.links.size(); ++i) {
-        if (a.links[i].subdomain != b.links[i].subdomain) {
+    const std::vector<LinkSlot> kept = initial_slots(a);
+    for (size_t i = 0; i < b.links.size(); ++i) {
+        const int s = slot_of(kept, b.links[i]);
+        if (s >= 0 && a.links[static_cast<size_t>(s)].subdomain != b.links[i].subdomain) {
             why.push_back("links[" + std::to_string(i) + "].subdomain");
         }
     }
@@ -353,6 +336,30 @@ std::vector<std::string> control_changes(const config::Config& a, const config::
                 z.transport != w.transport || z.tls_name != w.tls_name || z.ca_file != w.ca_file;
     }
     if (zones) why.push_back("update zones");
+    return why;
+}
+
+// What a reload does to the links (control/link_slots.hpp): added, removed,
+// changed in place (address, check_ttl); empty when nothing.
+std::vector<std::string> link_changes(const std::vector<LinkSlot>& a, const std::vector<LinkSlot>& b,
+                                      const dataplane::LinkTable& now,
+                                      const std::vector<dataplane::LinkSpec>& next) {
+    std::vector<std::string> why;
+    for (size_t i = 0; i < b.size(); ++i) {
+        const std::string name = "\"" + b[i].cfg.name + "\"";
+        if (i >= a.size()) {
+            why.push_back("link " + name + " added (id " + std::to_string(i) + ")");
+        } else if (a[i].active && !b[i].active) {
+            why.push_back("link " + name + " removed");
+        } else if (b[i].active && i < now.size()) {
+            const auto& o = now[static_cast<uint16_t>(i)];
+            const auto& n = next[i];
+            if (o.has_address != n.has_address || o.address != n.address) {
+                why.push_back("link " + name + " address");
+            }
+            if (o.check_ttl != n.check_ttl) why.push_back("link " + name + " check_ttl");
+        }
+    }
     return why;
 }
 
@@ -422,6 +429,7 @@ public:
     Daemon(config::Config cfg, std::string config_path, dataplane::Dataplane& dp,
            std::unique_ptr<ControlPlane> cp, Log& log)
         : cfg_(std::move(cfg)),
+          slots_(initial_slots(cfg_)),
           config_path_(std::move(config_path)),
           dp_(dp),
           cp_(std::move(cp)),
@@ -541,7 +549,7 @@ public:
         // enumerates every link with an address at start.
         if (cp_->discovery() == nullptr) {
             for (uint16_t l = 0; l < dp_.links().size(); ++l) {
-                if (dp_.links()[l].has_address) {
+                if (dp_.links()[l].has_address && dp_.links()[l].active) {
                     send_multicast(l, service_enumeration_query());
                     ++enumeration_queries_;
                 }
@@ -864,9 +872,10 @@ private:
                 if (k.link < per_link.size()) ++per_link[k.link];
             }
             s->records = cp_->store().size();
-            for (uint16_t l = 0; l < dp_.links().size(); ++l) {
+            for (uint16_t l = 0; l < dp_.links().size() && l < slots_.size(); ++l) {
+                if (!slots_[l].active) continue;  // removed by a reload
                 stats::LinkSample ls;
-                const auto& lc = cfg_.links[l];
+                const auto& lc = slots_[l].cfg;
                 ls.name = lc.name;
                 ls.port = lc.port;
                 ls.prefix = lc.prefix.to_string();
@@ -1105,9 +1114,14 @@ private:
                 .u64s("services", services);
             return true;
         }
-        for (size_t i = 0; i < s->links.size(); ++i) {
-            const auto& l = s->links[i];
+        for (size_t j = 0; j < s->links.size(); ++j) {
+            const auto& l = s->links[j];
             if (l.name != params) continue;
+            size_t i = pk.size();  // the link's id
+            const auto& links = dp_.links();
+            for (uint16_t k = 0; k < links.size(); ++k) {
+                if (links[k].active && links[k].name == l.name) i = k;
+            }
             out.str("name", l.name).str("port", l.port).str("prefix", l.prefix).str("vlan", l.vlan)
                 .str("address", l.address).str("subdomain", l.subdomain).u64("records", l.records)
                 .u64("services", l.services).u64("published_records", l.published_records)
@@ -1233,13 +1247,19 @@ private:
         return true;
     }
 
+    size_t live_links() const {
+        size_t n = 0;
+        for (const auto& sl : slots_) n += sl.active ? 1 : 0;
+        return n;
+    }
+
     // Control thread: the service instances (SRV owners) on a link, as announced.
     std::vector<std::string> services_on(const std::string& link, bool* ok) const {
         std::vector<std::string> out;
         uint16_t id = 0;
         *ok = false;
         for (uint16_t l = 0; l < dp_.links().size(); ++l) {
-            if (dp_.links()[l].name == link) {
+            if (dp_.links()[l].active && dp_.links()[l].name == link) {
                 id = l;
                 *ok = true;
             }
@@ -1266,7 +1286,13 @@ private:
     // file, or a change only a restart can make, leaves everything as it
     // was (one log line says why). Otherwise applies, without dropping the
     // table: log.level; metrics (listener moved, started or stopped); and
-    // publish/update/links[].subdomain by building a new control plane:
+    // links added, removed or re-addressed, publish/update/links[].subdomain
+    // by building a new control plane:
+    //
+    //   0. links: the kept links keep their ids (control/link_slots.hpp); the
+    //      dataplane gets a new link table (a removed link's slot inactive,
+    //      an added link in a new slot) and every shard purges a removed
+    //      link's records (remove events: the old store and gauges drop them);
     //
     //   1. the new ControlPlane (store, model, UPDATE engine with the new
     //      key, policy and zones) replaces the old one, which retires;
@@ -1277,7 +1303,8 @@ private:
     //      (at most kResyncWaitMs), the records the OLD model published that
     //      the new one does not publish to the same zone and server are
     //      removed through the OLD engine (its key, its server) — e.g. a
-    //      link's subdomain changed, a zone moved, update disabled;
+    //      link's subdomain changed, a link was removed, a zone moved,
+    //      update disabled;
     //   4. the old engine runs until it is idle (its queued changes and
     //      those removals answered) or kRetireMaxMs passed, then is
     //      destroyed; its counters are folded into the exported totals, and
@@ -1307,11 +1334,18 @@ private:
         }
         std::vector<std::string> applied;
         // Everything that can fail first; nothing is applied until all is ready.
-        const std::vector<std::string> control = control_changes(cfg_, next);
+        std::vector<LinkSlot> slots;
+        if (const std::string e = assign_slots(slots_, next, dp_.link_capacity(), &slots); !e.empty()) {
+            return fail("links: " + e + " (needs a restart)");
+        }
+        std::vector<dataplane::LinkSpec> specs = slot_specs(next, slots);
+        const std::vector<std::string> links = link_changes(slots_, slots, dp_.links(), specs);
+        std::vector<std::string> control = control_changes(cfg_, next);
+        if (!links.empty()) control.push_back("links");
         std::unique_ptr<ControlPlane> fresh;
         if (!control.empty()) {
             std::string error;
-            fresh = ControlPlane::create(next, dataplane_options(next).links, log_.stream(), &error);
+            fresh = ControlPlane::create(slotted_config(next, slots), specs, log_.stream(), &error);
             if (!fresh) return fail("update: " + error);
             if (auth_) fresh->serve_zones(&auth_->store());
         }
@@ -1322,6 +1356,17 @@ private:
             applied.push_back("metrics " + (next.metrics.enabled ? next.metrics.listen() : "off"));
         }
         // ---- commit ----
+        if (!links.empty()) {
+            std::string error;
+            if (!dp_.set_links(std::move(specs), &error)) {
+                return fail("links: " + error);  // (a bug: the slots were checked)
+            }
+            for (size_t i = 0; i < slots_.size(); ++i) {
+                if (slots_[i].active && !slots[i].active) dp_.purge_link(static_cast<uint16_t>(i));
+            }
+            for (const auto& l : links) applied.push_back(l);
+        }
+        slots_ = std::move(slots);
         if (next.log.level != cfg_.log.level) {
             applied.push_back("log.level " + cfg_.log.level + " -> " + next.log.level);
             log_.set_level(level_of(next.log.level));
@@ -1548,7 +1593,7 @@ private:
         std::ostringstream o;
         if (cmd == "status") {
             o << "{\"version\": " << json_str(UPDPROXY_VERSION)
-              << ", \"workers\": " << dp_.worker_count() << ", \"links\": " << dp_.links().size()
+              << ", \"workers\": " << dp_.worker_count() << ", \"links\": " << live_links()
               << ", \"records\": " << cp_->store().size()
               << ", \"published\": " << cp_->publisher().published() - cp_->publisher().unpublished()
               << ", \"updates_idle\": " << (cp_->updates_idle() ? "true" : "false")
@@ -1577,6 +1622,7 @@ private:
         } else if (cmd == "links") {
             for (uint16_t l = 0; l < dp_.links().size(); ++l) {
                 const auto& spec = dp_.links()[l];
+                if (!spec.active) continue;  // removed by a reload
                 o << "{\"name\": " << json_str(spec.name)
                   << ", \"port\": " << json_str(dp_.ports()[spec.port].name)
                   << ", \"records\": " << cp_->store().link_size(l)
@@ -1587,11 +1633,14 @@ private:
             }
         } else if (cmd == "services") {
             bool known = arg.empty();
-            for (uint16_t l = 0; l < dp_.links().size(); ++l) known |= dp_.links()[l].name == arg;
+            for (uint16_t l = 0; l < dp_.links().size(); ++l) {
+                known |= dp_.links()[l].active && dp_.links()[l].name == arg;
+            }
             if (!known) {
                 return "{\"error\": " + json_str("no link named " + arg) + "}\n";
             }
             for (const auto& [k, r] : cp_->store().records()) {
+                if (r.link >= dp_.links().size() || !dp_.links()[r.link].active) continue;
                 const auto& name = dp_.links()[r.link].name;
                 if (!arg.empty() && arg != name) continue;
                 o << "{\"link\": " << json_str(name) << ", \"name\": " << json_str(r.owner.to_string())
@@ -1660,6 +1709,9 @@ private:
     }
 
     config::Config cfg_;
+    // Link ids: slots_[id] is the link with that id (control/link_slots.hpp);
+    // cfg_.links is the file's order, not the ids'.
+    std::vector<LinkSlot> slots_;
     std::string config_path_;
     dataplane::Dataplane& dp_;
     std::unique_ptr<ControlPlane> cp_;

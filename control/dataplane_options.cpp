@@ -35,6 +35,8 @@ dataplane::DataplaneOptions dataplane_options(const config::Config& cfg) {
         s.check_ttl = l.check_ttl;
         o.links.push_back(s);
     }
+    // A reload may add links (control/link_slots.hpp): room for them.
+    o.link_capacity = o.links.size() + cfg.table.spare_link_slots;
     // The table limits are for the whole table; each worker's shard gets its
     // share (rounded up, so a small limit still admits records).
     const size_t workers = std::max<size_t>(cfg.dpdk.lcores.size(), 2) - 1;

@@ -49,7 +49,7 @@ Discovery::Discovery(const DiscoveryOptions& opts, const std::vector<dataplane::
     : o_(opts), links_(links), sender_(sender), state_(links.size()), global_tokens_(opts.burst),
       rng_(opts.seed) {
     for (size_t i = 0; i < links.size(); ++i) {
-        state_[i].can_send = links[i].has_address;
+        state_[i].can_send = links[i].has_address && links[i].active;
         state_[i].tokens = opts.burst;
     }
 }

@@ -341,3 +341,37 @@ TEST(Discovery, ShortTtlRecordsAreRefreshedEveryRound) {
     EXPECT_LE(unicast, 10u);
     EXPECT_EQ(f.store.size(), 2u) << "kept alive";
 }
+
+TEST(Discovery, TombstoneLinksAreNeverQueried) {
+    // Link 0 was removed by a reload (inactive), link 1 is live: the
+    // enumeration cycle and refresh queries go to link 1 only.
+    DiscoveryOptions o;
+    o.enumerate_interval_s = 0;
+    FakeSender sender;
+    dataplane::LinkSpec gone = link_v4(), live = link_v4();
+    gone.active = false;
+    live.name = "lab2";
+    Discovery d(o, {gone, live}, &sender);
+    RecordStore store;
+    uint64_t now = 1'000'000;
+    for (int i = 0; i < 200; ++i, now += 50) {
+        sender.now = now;
+        d.tick(store, now);
+    }
+    ASSERT_FALSE(sender.sent.empty());
+    for (const auto& s : sender.sent) EXPECT_EQ(s.link, 1) << "a query on the removed link";
+    // A record of the removed link whose refresh is due (it was learned
+    // before the reload) is not asked for.
+    Record r;
+    r.link = 0;
+    r.owner = name("printer1.local.");
+    r.type = rt::A;
+    r.ttl = 120;
+    const uint8_t ip[4] = {192, 0, 2, 10};
+    r.host = HostAddr::from_v4(ip);
+    const size_t before = sender.sent.size();
+    d.refresh_due(r, now);
+    for (int i = 0; i < 100; ++i, now += 50) d.tick(store, now);
+    for (size_t i = before; i < sender.sent.size(); ++i) EXPECT_EQ(sender.sent[i].link, 1);
+    EXPECT_EQ(d.stats().refresh_questions, 0u);
+}

@@ -116,20 +116,21 @@ void SubdomainDiscovery::tick(uint64_t now_ms) {
     now_ = now_ms;
     for (uint16_t l = 0; l < links_.size(); ++l) {
         State& s = links_[l];
-        if (!s.running && now_ms >= s.next_run) start(l);
+        if (s.cfg.active && !s.running && now_ms >= s.next_run) start(l);
     }
 }
 
 uint64_t SubdomainDiscovery::next_wakeup_ms(uint64_t) const {
     uint64_t at = UINT64_MAX;
     for (const auto& s : links_) {
-        if (!s.running) at = std::min(at, s.next_run);
+        if (s.cfg.active && !s.running) at = std::min(at, s.next_run);
     }
     return at;
 }
 
 bool SubdomainDiscovery::settled() const {
-    return std::all_of(links_.begin(), links_.end(), [](const State& s) { return s.last.has_value(); });
+    return std::all_of(links_.begin(), links_.end(),
+                       [](const State& s) { return !s.cfg.active || s.last.has_value(); });
 }
 
 void SubdomainDiscovery::server_refused(uint16_t link, uint64_t now_ms) {

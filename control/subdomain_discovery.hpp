@@ -60,6 +60,7 @@ struct SubdomainLink {
     uint8_t prefix_len = 0;
     bool v6 = false;
     std::optional<codec::Name> configured;  // links[].subdomain
+    bool active = true;  // false: a removed link's tombstone, never looked up
 };
 
 struct SubdomainOptions {

@@ -474,3 +474,27 @@ TEST(Resolver, AnswerWithAnotherIdIsIgnoredAndTheQueryFails) {
     EXPECT_EQ(liar.queries, 2);
     EXPECT_EQ(r->stats().timeouts, 1u);
 }
+
+TEST(SubdomainDiscovery, TombstoneLinksAreNeverLookedUp) {
+    FakeLookup dns;
+    std::vector<uint16_t> reported;
+    SubdomainLink gone, live;
+    gone.name = "gone";
+    gone.prefix = {192, 0, 2, 0};
+    gone.prefix_len = 24;
+    gone.active = false;
+    live.name = "live";
+    live.prefix = {198, 51, 100, 0};
+    live.prefix_len = 24;
+    dns.ptr("db._dns-sd._udp.0.2.0.192.in-addr.arpa.", "gone.example.");
+    dns.ptr("db._dns-sd._udp.0.100.51.198.in-addr.arpa.", "live.example.");
+    SubdomainDiscovery d({}, {gone, live}, &dns,
+                         [&](uint16_t link, const LinkResult&) { reported.push_back(link); });
+    d.tick(1000);
+    dns.pump();
+    EXPECT_EQ(reported, std::vector<uint16_t>{1});
+    ASSERT_FALSE(dns.asked.empty());
+    for (const auto& q : dns.asked) EXPECT_EQ(q.find("0.2.0.192.in-addr"), std::string::npos) << q;
+    EXPECT_TRUE(d.settled());  // the removed link does not hold it back
+    EXPECT_GT(d.next_wakeup_ms(1000), 1000u);  // no run of the removed link is ever due
+}

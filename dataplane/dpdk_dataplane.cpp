@@ -79,7 +79,8 @@ std::string summarize_eal_log(const std::string& log) {
 
 class Worker {
 public:
-    Worker(size_t index, unsigned lcore, const DataplaneOptions& opts, const LinkTable& links,
+    Worker(size_t index, unsigned lcore, const DataplaneOptions& opts,
+           const std::atomic<const LinkTable*>& links, size_t link_capacity,
            const std::vector<uint16_t>& port_ids, const std::vector<Mac>& macs,
            rte_mempool* pool, rte_mempool* tx_pool)
         : index_(index),
@@ -91,9 +92,10 @@ public:
           events_(opts.event_ring_bytes),
           queries_(opts.query_ring_bytes),
           tx_(opts.tx_ring_bytes),
-          shard_(shard_config(opts, index), &events_),
-          counters_(links.size()),
-          path_(PathConfig{&links, macs, opts.parse}, &shard_, &queries_, &counters_),
+          shard_(shard_config(opts, index, link_capacity), &events_),
+          counters_(link_capacity),
+          path_(PathConfig{links.load(std::memory_order_acquire), macs, opts.parse}, &shard_,
+                &queries_, &counters_),
           links_(links),
           linear_(kLinearBuf) {}
 
@@ -108,10 +110,11 @@ public:
         path_.set_answerer(a);
     }
 
-    static table::ShardConfig shard_config(const DataplaneOptions& o, size_t index) {
+    static table::ShardConfig shard_config(const DataplaneOptions& o, size_t index,
+                                           size_t link_capacity) {
         table::ShardConfig c = o.table;
         c.shard_id = static_cast<uint16_t>(index);
-        c.link_count = static_cast<uint16_t>(std::max<size_t>(o.links.size(), 1));
+        c.link_count = static_cast<uint16_t>(std::max<size_t>(link_capacity, 1));
         return c;
     }
 
@@ -134,6 +137,11 @@ public:
         if (last_tsc_ != 0) (last_busy_ ? busy_cycles_ : idle_cycles_).add(tsc - last_tsc_);
         last_tsc_ = tsc;
         if (answerer_ != nullptr) answerer_->begin_poll(tsc);
+        // The link table of this poll (a reload publishes a new one).
+        if (const LinkTable* t = links_.load(std::memory_order_acquire);
+            t != path_.config().links) [[unlikely]] {
+            path_.set_links(t);
+        }
         uint16_t total = 0;
         const uint16_t burst = std::min<uint16_t>(opts_.burst, kMaxBurst);
         const bool capture_time = opts_.capture_time && g_ts_offset >= 0;
@@ -310,12 +318,13 @@ public:
                 if (msg.size() < sizeof(TxHeader)) return;
                 TxHeader h;
                 std::memcpy(&h, msg.data(), sizeof h);
-                if (h.link >= links_.size() || msg.size() != sizeof h + h.len) {
+                const LinkTable& links = *path_.config().links;
+                if (h.link >= links.size() || msg.size() != sizeof h + h.len) {
                     counters_.tx_requests_dropped.add();
                     return;
                 }
-                const LinkSpec& l = links_[h.link];
-                if (!l.has_address) {
+                const LinkSpec& l = links[h.link];
+                if (!l.has_address || !l.active) {
                     counters_.tx_requests_dropped.add();
                     return;
                 }
@@ -362,7 +371,7 @@ public:
     table::Shard shard_;
     WorkerCounters counters_;
     PacketPath path_;
-    const LinkTable& links_;
+    const std::atomic<const LinkTable*>& links_;  // the Dataplane's current table
     std::vector<uint8_t> linear_;  // TX frames built for the control plane
     // The responses of the burst being handled, and the buffers of its
     // multi-segment frames (made on first use, at most one per frame of a
@@ -489,7 +498,13 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
         }
         dp->port_ids_.push_back(id);
     }
-    for (const auto& l : opts.links) dp->links_.add(l);
+    dp->link_capacity_ = std::max(opts.link_capacity, opts.links.size());
+    if (dp->link_capacity_ >= kNoLink) {
+        *error = "links: at most " + std::to_string(kNoLink - 1) + " link slots";
+        return nullptr;
+    }
+    dp->link_versions_.push_back(std::make_unique<const LinkTable>(opts.links));
+    dp->links_now_.store(dp->link_versions_.back().get(), std::memory_order_release);
 
     const unsigned nb_mbufs =
         std::max(8192u, static_cast<unsigned>(dp->port_ids_.size()) * workers * 4096u);
@@ -576,8 +591,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const DataplaneOptions& opts, const
     unsigned lcore;
     size_t w = 0;
     RTE_LCORE_FOREACH_WORKER(lcore) {
-        dp->workers_.push_back(std::make_unique<Worker>(w++, lcore, dp->opts_, dp->links_,
-                                                        dp->port_ids_, dp->macs_, pool, tx_pool));
+        dp->workers_.push_back(std::make_unique<Worker>(w++, lcore, dp->opts_, dp->links_now_,
+                                                        dp->link_capacity_, dp->port_ids_,
+                                                        dp->macs_, pool, tx_pool));
     }
 
     for (size_t i = 0; i < dp->port_ids_.size(); ++i) {
@@ -651,6 +667,21 @@ uint64_t Dataplane::run_inline(uint64_t frames, uint64_t idle_ms,
 }
 
 uint64_t Dataplane::last_time_ms() const { return workers_.empty() ? 0 : workers_[0]->last_ms_; }
+
+bool Dataplane::set_links(std::vector<LinkSpec> links, std::string* error) {
+    if (std::string e = check_next_links(this->links(), links, link_capacity_, port_ids_.size());
+        !e.empty()) {
+        *error = std::move(e);
+        return false;
+    }
+    link_versions_.push_back(std::make_unique<const LinkTable>(std::move(links)));
+    links_now_.store(link_versions_.back().get(), std::memory_order_release);
+    return true;
+}
+
+void Dataplane::purge_link(uint16_t link) {
+    for (auto& w : workers_) w->shard_.request_purge(link);
+}
 
 table::EventRing& Dataplane::events(size_t w) { return workers_[w]->events_; }
 table::EventRing& Dataplane::queries(size_t w) { return workers_[w]->queries_; }

@@ -52,8 +52,12 @@ struct PortOptions {
 struct DataplaneOptions {
     EalOptions eal;
     std::vector<PortOptions> ports;
-    // Links name ports by index into `ports`.
+    // Links name ports by index into `ports`; a link's id is its index.
     std::vector<LinkSpec> links;
+    // Link ids (slots) the dataplane can hold, tombstones included: the
+    // shards' and counters' per-link state is sized for it at start, and
+    // set_links() refuses more. 0: links.size().
+    size_t link_capacity = 0;
     table::ShardConfig table;  // per shard; max_records are divided among shards
     size_t event_ring_bytes = 4u << 20;
     size_t query_ring_bytes = 1u << 20;
@@ -114,7 +118,22 @@ public:
     // it alive until the dataplane is destroyed). Before start() only.
     void set_answerer(size_t w, QueryAnswerer* a);
     const WorkerCounters& counters(size_t w) const;
-    const LinkTable& links() const { return links_; }
+    // The current link table (any thread; a reference stays valid until the
+    // Dataplane is destroyed: every version is kept).
+    const LinkTable& links() const { return *links_now_.load(std::memory_order_acquire); }
+    size_t link_capacity() const { return link_capacity_; }
+    // Control thread: publishes a new link table (a reload). Slots keep their
+    // ids: `links` must extend the current table (same length or longer) and
+    // a link that keeps its id must keep its port, VLANs, family and prefix
+    // (a tombstone may replace it). Each worker takes it at its next poll.
+    // False (and *error) when check_next_links() (links.hpp) refuses it: more
+    // than link_capacity() slots, an unknown port, a kept link's identity
+    // changed, a tombstone brought back.
+    bool set_links(std::vector<LinkSpec> links, std::string* error);
+    // Any thread: every worker's shard drops the records of `link` (with
+    // remove events), at its next poll; after set_links() made the link a
+    // tombstone, nothing brings them back.
+    void purge_link(uint16_t link);
     const std::vector<PortOptions>& ports() const { return opts_.ports; }
     uint16_t port_id(size_t i) const { return port_ids_[i]; }
     const Mac& port_mac(size_t i) const { return macs_[i]; }
@@ -145,7 +164,11 @@ public:
 private:
     Dataplane() = default;
     DataplaneOptions opts_;
-    LinkTable links_;
+    // Every link table published so far (small; kept until shutdown so a
+    // worker or another thread never reads a freed one), the current one.
+    std::vector<std::unique_ptr<const LinkTable>> link_versions_;
+    std::atomic<const LinkTable*> links_now_{nullptr};
+    size_t link_capacity_ = 0;
     std::vector<uint16_t> port_ids_;
     std::vector<Mac> macs_;
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -21,6 +21,34 @@ bool is_link_local(const uint8_t* addr, bool v6) {
     return addr[0] == 169 && addr[1] == 254;
 }
 
+std::string check_next_links(const LinkTable& now, const std::vector<LinkSpec>& next,
+                             size_t capacity, size_t port_count) {
+    if (next.size() > capacity) {
+        return std::to_string(next.size()) + " link slots needed, " + std::to_string(capacity) +
+               " available";
+    }
+    if (next.size() < now.size()) {
+        return "a link table cannot shrink (" + std::to_string(now.size()) + " -> " +
+               std::to_string(next.size()) + " slots): removed links stay as tombstones";
+    }
+    for (size_t i = 0; i < next.size(); ++i) {
+        const LinkSpec& l = next[i];
+        if (l.port >= port_count) return "link " + l.name + ": no port " + std::to_string(l.port);
+        if (i >= now.size() || !l.active) continue;
+        const LinkSpec& o = now[static_cast<uint16_t>(i)];
+        if (!o.active) {
+            return "link " + l.name + ": slot " + std::to_string(i) +
+                   " is a tombstone (a removed link's id is not reused)";
+        }
+        if (o.port != l.port || o.vlan_count != l.vlan_count || o.vlan != l.vlan || o.v6 != l.v6 ||
+            o.prefix != l.prefix || o.prefix_len != l.prefix_len) {
+            return "link " + l.name + ": slot " + std::to_string(i) +
+                   " changes port, VLAN or prefix (a new link needs a new slot)";
+        }
+    }
+    return "";
+}
+
 uint16_t LinkTable::add(const LinkSpec& spec) {
     links_.push_back(spec);
     return static_cast<uint16_t>(links_.size() - 1);
@@ -38,7 +66,7 @@ uint16_t LinkTable::lookup(uint16_t port, const FrameInfo& f, LinkMiss* miss) co
     uint16_t first_on_segment = kNoLink;
     for (size_t i = 0; i < links_.size(); ++i) {
         const LinkSpec& l = links_[i];
-        if (!same_segment(l, port, f, v6)) continue;
+        if (!l.active || !same_segment(l, port, f, v6)) continue;
         if (prefix_contains(l.prefix, l.prefix_len, src, v6)) {
             *miss = LinkMiss::ok;
             return static_cast<uint16_t>(i);
@@ -61,7 +89,7 @@ uint16_t LinkTable::owner_of(uint16_t port, const FrameInfo& f, const uint8_t* a
                              bool v6) const {
     for (size_t i = 0; i < links_.size(); ++i) {
         const LinkSpec& l = links_[i];
-        if (!l.has_address || !same_segment(l, port, f, v6)) continue;
+        if (!l.active || !l.has_address || !same_segment(l, port, f, v6)) continue;
         if (std::memcmp(l.address.data(), addr, v6 ? 16 : 4) == 0) {
             return static_cast<uint16_t>(i);
         }

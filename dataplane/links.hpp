@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/frame.hpp"
@@ -28,6 +29,10 @@ struct LinkSpec {
     bool has_address = false;
     std::array<uint8_t, 16> address{};  // the proxy's own address on the link
     bool check_ttl = true;              // RFC 6762 §11: IP TTL / hop limit 255
+    // False: a tombstone, the slot of a link a reload removed. Its id is
+    // never given to another link until a restart; lookup() and owner_of()
+    // never return it.
+    bool active = true;
 };
 
 enum class LinkMiss : uint8_t {
@@ -40,8 +45,14 @@ bool prefix_contains(const std::array<uint8_t, 16>& prefix, uint8_t len, const u
                      bool v6);
 bool is_link_local(const uint8_t* addr, bool v6);
 
+// A link's id is its slot: its index here. Slots are stable across reloads
+// (control/link_slots.hpp): a removed link leaves an inactive tombstone, an
+// added one takes the next slot. A LinkTable is immutable once a worker may
+// read it: a reload publishes a new one (Dataplane::set_links).
 class LinkTable {
 public:
+    LinkTable() = default;
+    explicit LinkTable(std::vector<LinkSpec> links) : links_(std::move(links)) {}
     // Returns the new link's id (its index).
     uint16_t add(const LinkSpec& spec);
     size_t size() const { return links_.size(); }
@@ -58,5 +69,13 @@ private:
     bool same_segment(const LinkSpec& l, uint16_t port, const FrameInfo& f, bool v6) const;
     std::vector<LinkSpec> links_;
 };
+
+// Whether `next` may follow `now` as the dataplane's link table: at most
+// `capacity` slots; no fewer slots than `now` (a removed link stays as a
+// tombstone); every port below `port_count`; a link that stays active in
+// its slot keeps its port, VLANs, family and prefix (its records were
+// learned under them). "" when it may, else why not.
+std::string check_next_links(const LinkTable& now, const std::vector<LinkSpec>& next,
+                             size_t capacity, size_t port_count);
 
 }  // namespace updproxy::dataplane

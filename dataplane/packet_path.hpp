@@ -112,6 +112,12 @@ public:
     }
 
     const PathConfig& config() const { return cfg_; }
+    // A new link table (a reload): frames after this call use it. Forgets
+    // the last lookup, which named a link of the old table.
+    void set_links(const LinkTable* links) {
+        cfg_.links = links;
+        memo_ = LinkMemo{};
+    }
 
     // Unicast DNS queries to a link address are answered by `a` (in the
     // `reply` buffer of receive(): it must hold the largest answer plus
@@ -131,8 +137,8 @@ private:
 
     PathConfig cfg_;
     // The last link lookup: a host's packets tend to come in runs (an
-    // announcement is several packets, a burst holds several of them), and
-    // the links never change while the path exists.
+    // announcement is several packets, a burst holds several of them); reset
+    // by set_links().
     struct LinkMemo {
         std::array<uint8_t, 16> src{};
         std::array<uint16_t, 2> vlan{0, 0};

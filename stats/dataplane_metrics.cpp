@@ -122,6 +122,7 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
                          "mDNS packets accepted on a link (after the on-link and TTL checks)");
     auto& lb = m.counter("updproxy_link_bytes_total", "Bytes of mDNS packets accepted on a link");
     for (size_t l = 0; l < links.size(); ++l) {
+        if (!links[static_cast<uint16_t>(l)].active) continue;  // removed by a reload
         lp.add({{"link", links[l].name}}, d(lpk[l]));
         lb.add({{"link", links[l].name}}, d(lby[l]));
     }
@@ -140,6 +141,7 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
         sum.flushes += c.flushes;
         sum.removes += c.removes;
         sum.expiries += c.expiries;
+        sum.purged += c.purged;
         sum.refresh_due += c.refresh_due;
         sum.events_dropped += c.events_dropped;
         sum.resyncs += c.resyncs;
@@ -158,6 +160,7 @@ void collect_dataplane(dataplane::Dataplane& dp, MetricSet& m) {
         .add({{"kind", "cache_flush"}}, d(sum.flushes))
         .add({{"kind", "remove"}}, d(sum.removes))
         .add({{"kind", "expiry"}}, d(sum.expiries))
+        .add({{"kind", "link_removed"}}, d(sum.purged))
         .add({{"kind", "refresh_due"}}, d(sum.refresh_due));
     auto& ref = m.counter("updproxy_table_refused_total",
                           "Records or messages the table did not take, by reason");

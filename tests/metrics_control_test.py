@@ -9,7 +9,10 @@ UPDATEs into a real BIND 9 primary that knows two keys. Then:
   - updproxyctl reload / SIGHUP:
       log level changed                      applied, daemon keeps running
       a file with a YAML error               refused, old configuration kept
-      a link's prefix changed                refused (needs a restart)
+      a link's prefix changed                refused: that is a new link, and
+                                             table.spare_link_slots is 0 here
+                                             (tests/link_reload_test.py adds and
+                                             removes links)
       the TSIG key rotated (key1 -> key2)    applied; BIND sees UPDATEs signed with key2
       the link's subdomain changed           applied; the old browse record is removed
                                              from BIND, the new one added
@@ -54,6 +57,8 @@ update:
     - zone: example.com.
       server: 127.0.0.1
       port: {named.port}
+table:
+  spare_link_slots: 0
 metrics:
   listen: {metrics}
 log:
@@ -185,7 +190,8 @@ def main():
 
         rewrite(level="debug", prefix_v4="198.51.100.0/24")
         rc, out = updproxyctl("reload")
-        check("reload: link change refused", rc == 1 and "prefix" in out[0].get("error", "")
+        check("reload: a new link without a spare slot refused",
+              rc == 1 and "table.spare_link_slots" in out[0].get("error", "")
               and "restart" in out[0].get("error", ""), out)
 
         rewrite(level="debug", key="key2")

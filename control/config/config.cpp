@@ -497,7 +497,7 @@ constexpr uint32_t kMaxRefreshLeadMs = 120000;
 
 TableConfig parse_table(const Node& n) {
     n.check_known_keys({"max_records", "max_records_per_link", "refresh_lead_min_ms",
-                        "refresh_lead_jitter_ms", "event_ring_bytes"});
+                        "refresh_lead_jitter_ms", "event_ring_bytes", "spare_link_slots"});
     TableConfig t;
     t.max_records = n.integer_or<uint32_t>("max_records", t.max_records, 1, UINT32_MAX);
     if (auto p = n.optional("max_records_per_link")) {
@@ -526,6 +526,7 @@ TableConfig parse_table(const Node& n) {
         if ((v & (v - 1)) != 0) r->fail(std::to_string(v) + " is not a power of two (rings are)");
         t.event_ring_bytes = static_cast<uint32_t>(v);
     }
+    t.spare_link_slots = n.integer_or<uint32_t>("spare_link_slots", t.spare_link_slots, 0, 4096);
     return t;
 }
 

@@ -106,6 +106,10 @@ struct TableConfig {
     uint32_t refresh_lead_min_ms = 5000;
     uint32_t refresh_lead_jitter_ms = 5000;
     uint32_t event_ring_bytes = 4u << 20;  // per worker → control ring, power of two
+    // Link ids a reload may add beyond the links configured at start: the
+    // dataplane's per-link state is sized for links + this. A removed link's
+    // id is not reused before a restart.
+    uint32_t spare_link_slots = 64;
     bool operator==(const TableConfig&) const = default;
 };
 

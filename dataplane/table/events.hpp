@@ -25,7 +25,14 @@ enum class EventKind : uint8_t {
     resync_end = 7,
 };
 
-enum class RemoveCause : uint8_t { none = 0, goodbye = 1, cache_flush = 2, expired = 3, limit = 4 };
+enum class RemoveCause : uint8_t {
+    none = 0,
+    goodbye = 1,
+    cache_flush = 2,
+    expired = 3,
+    limit = 4,
+    link_removed = 5,  // a reload removed the record's link (Shard::request_purge)
+};
 
 // IPv4 addresses are kept as IPv4-mapped IPv6 (::ffff:a.b.c.d).
 struct HostAddr {

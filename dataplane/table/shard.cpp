@@ -292,7 +292,8 @@ Shard::Shard(const ShardConfig& cfg, EventRing* ring)
       link_live_(cfg.link_count, 0),
       index_(1024),
       name_index_(1024),
-      host_index_(256) {
+      host_index_(256),
+      purge_link_(new std::atomic<bool>[cfg.link_count]()) {
     static_assert(sizeof(Record) == 48 && alignof(Record) <= Arena::kUnit);
     static_assert(sizeof(NameHead) == 12 && alignof(NameHead) <= Arena::kUnit);
     static_assert(sizeof(HostEntry) == 28 && alignof(HostEntry) <= Arena::kUnit);
@@ -917,8 +918,41 @@ void Shard::advance(uint64_t now_ms) {
         }
         arm(ref);
     }
+    // Purges first: a re-read the same reload asked for must not carry the
+    // removed link's records.
+    if (purge_requested_.load(std::memory_order_acquire) != purge_done_) run_purges(now_ms);
     if (resync_requested_.load(std::memory_order_relaxed) != resync_done_ || resync_active_) {
         continue_resync(now_ms);
+    }
+}
+
+bool Shard::request_purge(uint16_t link) {
+    if (link >= cfg_.link_count) return false;
+    purge_link_[link].store(true, std::memory_order_relaxed);
+    purge_requested_.fetch_add(1, std::memory_order_release);
+    return true;
+}
+
+void Shard::run_purges(uint64_t now_ms) {
+    purge_done_ = purge_requested_.load(std::memory_order_acquire);
+    std::vector<bool> gone(cfg_.link_count, false);
+    bool any = false;
+    for (uint16_t l = 0; l < cfg_.link_count; ++l) {
+        if (purge_link_[l].exchange(false, std::memory_order_acq_rel)) {
+            gone[l] = true;
+            any = any || (l < link_live_.size() && link_live_[l] != 0);
+        }
+    }
+    if (!any) return;
+    // Once per reload: a pass over the ids. A remove event the ring cannot
+    // take is counted as dropped, so the control plane re-reads the shard.
+    for (uint32_t id = 0; id < id_top_; ++id) {
+        const uint32_t ref = id_ref(id);
+        if (ref == 0) continue;
+        const uint16_t link = name_head(rec(ref).owner)->link;
+        if (link >= gone.size() || !gone[link]) continue;
+        ++c_.purged;
+        erase(ref, RemoveCause::link_removed, now_ms);
     }
 }
 

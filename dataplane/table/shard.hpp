@@ -96,6 +96,7 @@ struct ShardCounters {
     uint64_t refresh_due = 0;
     uint64_t events_dropped = 0;  // ring full
     uint64_t resyncs = 0;
+    uint64_t purged = 0;          // records dropped because their link was removed
     uint64_t refused[static_cast<int>(Refusal::count_)] = {};
 };
 
@@ -135,6 +136,14 @@ public:
     // Any thread: ask for every live record to be sent again, bracketed by
     // resync_begin/resync_end. Carried out by the owner in advance().
     void request_resync() { resync_requested_.fetch_add(1, std::memory_order_relaxed); }
+
+    // Any thread: drop every record of `link` (a reload removed it), each
+    // with a remove event (cause link_removed), at the owner's next
+    // advance(), before any re-read that call starts. False when `link` is
+    // not below the configured link_count. Records of the link that arrive
+    // afterwards are kept: the caller stops sending them first (the link is
+    // a tombstone in the dataplane's link table).
+    bool request_purge(uint16_t link);
 
     // Publishes events to the consumer (EventRing::flush); call once per burst.
     void flush_events() {
@@ -219,6 +228,7 @@ private:
               bool count_drop = true);
     bool emit_marker(EventKind k, uint64_t now_ms);
     void continue_resync(uint64_t now_ms);
+    void run_purges(uint64_t now_ms);
 
     ShardConfig cfg_;
     EventRing* ring_;
@@ -243,6 +253,11 @@ private:
     bool base_set_ = false;
 
     std::atomic<uint64_t> resync_requested_{0};
+    // request_purge(): a flag per link, and a count of requests so the owner
+    // looks at the flags only when one came.
+    std::unique_ptr<std::atomic<bool>[]> purge_link_;
+    std::atomic<uint64_t> purge_requested_{0};
+    uint64_t purge_done_ = 0;
     uint64_t resync_done_ = 0;
     bool resync_active_ = false;
     uint32_t resync_cursor_ = 0;

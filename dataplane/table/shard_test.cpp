@@ -2,6 +2,7 @@
 // codec, and from the shared corpus). Time is injected, never slept.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -352,6 +353,86 @@ TEST(Shard, ResyncStreamsEveryRecordEvenThroughASmallRing) {
     EXPECT_EQ(ends, 1u);
     EXPECT_EQ(records, 200u);
     EXPECT_EQ(shard.counters().events_dropped, 0u);  // a pause, not a drop
+}
+
+TEST(Shard, PurgeDropsOneLinksRecordsBeforeARereadOfTheSameCall) {
+    ShardConfig cfg;
+    cfg.link_count = 3;
+    Fixture f(cfg);
+    // Link 0: two records; link 1: three, one of them with a goodbye
+    // pending and the same owner as a link-0 record (names are per link).
+    f.feed(response({{"a.local.", A, 120, a(1)}, {"b.local.", A, 120, a(2)}}), T0);
+    f.origin.link = 1;
+    f.feed(response({{"a.local.", A, 120, a(1)},
+                     {"c.local.", A, 120, a(3)},
+                     {"d.local.", A, 120, a(4)}}),
+           T0);
+    f.feed(response({{"d.local.", A, 0, a(4)}}), T0 + 10);  // goodbye: removal in 1 s
+    f.events();
+    ASSERT_EQ(f.shard.size(), 5u);
+    EXPECT_FALSE(f.shard.request_purge(3));  // beyond link_count: refused
+    EXPECT_TRUE(f.shard.request_purge(1));
+    f.shard.request_resync();
+    const auto ev = f.at(T0 + 20);
+    // The purge's removals first, then a re-read without them.
+    std::vector<std::string> removed, reread;
+    size_t i = 0;
+    for (; i < ev.size() && ev[i].kind == EventKind::remove; ++i) {
+        EXPECT_EQ(ev[i].cause, RemoveCause::link_removed);
+        EXPECT_EQ(ev[i].link, 1);
+        removed.push_back(ev[i].owner);
+    }
+    std::sort(removed.begin(), removed.end());
+    EXPECT_EQ(removed, (std::vector<std::string>{"a.local.", "c.local.", "d.local."}));
+    ASSERT_LT(i, ev.size());
+    EXPECT_EQ(ev[i].kind, EventKind::resync_begin);
+    for (++i; i < ev.size() && ev[i].kind == EventKind::resync_record; ++i) {
+        EXPECT_EQ(ev[i].link, 0);
+        reread.push_back(ev[i].owner);
+    }
+    EXPECT_EQ(reread.size(), 2u);
+    ASSERT_LT(i, ev.size());
+    EXPECT_EQ(ev[i].kind, EventKind::resync_end);
+    EXPECT_EQ(f.shard.size(), 2u);
+    EXPECT_EQ(f.shard.link_size(0), 2u);
+    EXPECT_EQ(f.shard.link_size(1), 0u);
+    EXPECT_EQ(f.shard.counters().purged, 3u);
+    // The pending goodbye's timer finds nothing; link 0 is untouched, and
+    // expires on its own.
+    EXPECT_TRUE(f.at(T0 + 2000).empty());
+    // A second purge of the same link has nothing to do; a new record of
+    // link 1 (a caller that had not stopped sending) is kept.
+    EXPECT_TRUE(f.shard.request_purge(1));
+    EXPECT_TRUE(f.at(T0 + 2100).empty());
+    f.feed(response({{"e.local.", A, 120, a(5)}}), T0 + 2200);
+    EXPECT_EQ(f.shard.link_size(1), 1u);
+    f.at(T0 + 121'000);  // link 0's records expire on their own
+    EXPECT_EQ(f.shard.link_size(0), 0u);
+    EXPECT_EQ(f.shard.counters().purged, 3u);
+}
+
+TEST(Shard, PurgeThroughAFullRingCountsTheDrops) {
+    EventRing ring(4096);
+    ShardConfig cfg;
+    cfg.link_count = 2;
+    Shard shard(cfg, &ring);
+    Origin o;
+    o.link = 1;
+    for (int i = 0; i < 200; ++i) {
+        auto wire = response({{"h" + std::to_string(i) + ".local.", A, 120, a(1)}});
+        auto m = Message::parse(wire);
+        shard.ingest(*m, o, T0);
+        shard.flush_events();
+        drain(ring);
+    }
+    shard.request_purge(1);
+    shard.advance(T0 + 1);
+    shard.flush_events();
+    // The table drops them all; the events that did not fit are counted, so
+    // the control plane re-reads the shard (which no longer has them).
+    EXPECT_EQ(shard.size(), 0u);
+    EXPECT_GT(shard.counters().events_dropped, 0u);
+    EXPECT_EQ(ring.dropped(), shard.counters().events_dropped);
 }
 
 TEST(Shard, FullRingDropsAreCounted) {
