@@ -143,6 +143,7 @@ class Bench:
         self.idle_poll_s = 0
         self.cps_busy = 0
         self.cps_sub = 0
+        self.same = self.diff = 0
 
     # ---- namespaces ---------------------------------------------------------
     def net_up(self):
@@ -457,6 +458,47 @@ zone:
             time.sleep(0.2)
         raise RuntimeError(f"{what} does not answer at {addr}")
 
+    def compare_answers(self, n=200):
+        """The first n queries of the mix to both servers (dnspython in the
+        client namespace): rcode, flags and the answer section's records
+        (in any order; names case-insensitively: Knot lowercases names in
+        RDATA) compared; the additional section differs by design
+        (RFC 6763 §12.1 additionals on PTR answers from ours only)."""
+        prog = r"""
+import sys, dns.message, dns.query, dns.flags, dns.rcode
+a, b, path, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+same = diff = 0
+for line in open(path).read().splitlines()[:n]:
+    name, rdtype = line.split()
+    q = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+    q.flags &= ~dns.flags.RD
+    r = [dns.query.udp(q, s, port=53, timeout=3) for s in (a, b)]
+    key = [(x.rcode(), x.flags & ~dns.flags.RA, sorted(l.lower() for rr in x.answer for l in rr.to_text().splitlines()))
+       for x in r]
+    if key[0] == key[1]:
+        same += 1
+    else:
+        diff += 1
+        if diff <= 3:
+            print("differs:", line, [(dns.rcode.to_text(x.rcode()), dns.flags.to_text(x.flags),
+                                      len(x.answer[0]) if x.answer else 0,
+                                      sum(len(rr) for rr in x.additional), len(x.to_wire()))
+                                     for x in r],
+                  "only ours:", sorted(set(key[0][2]) - set(key[1][2]))[:2],
+                  "only knotd:", sorted(set(key[1][2]) - set(key[0][2]))[:2], file=sys.stderr)
+print(same, diff)
+"""
+        r = subprocess.run(["ip", "netns", "exec", self.cns, "/usr/bin/python3", "-c", prog,
+                            OURS_ADDR, KNOT_ADDR, self.queries, str(n)],
+                           capture_output=True, text=True, timeout=120)
+        try:
+            same, diff = (int(x) for x in r.stdout.split())
+        except ValueError:
+            raise RuntimeError("answer comparison failed: " + r.stdout + r.stderr)
+        if r.stderr.strip():
+            log(r.stderr.strip())
+        return same, diff
+
     # ---- dnsperf -------------------------------------------------------------------
     def dnsperf(self, addr, seconds, extra=()):
         cmd = self.nice_prefix() + ["taskset", "-c", "0", "dnsperf", "-s", addr, "-p", "53",
@@ -480,6 +522,8 @@ zone:
                "max": num(r"Average Latency \(s\):\s+[\d.]+ \(min [\d.]+, max ([\d.]+)")}
         m = re.search(r"Response codes:\s+(.*)", out)
         res["rcodes"] = m.group(1).strip() if m else ""
+        m = re.search(r"Average packet size:\s+(.*)", out)
+        res["sizes"] = m.group(1).strip() if m else ""
         if res["qps"] is None:
             raise RuntimeError("dnsperf gave no result:\n" + out)
         return res
@@ -567,6 +611,9 @@ zone:
         # knotd is started through `ip netns exec` (exec'ed: same pid); its
         # pid is the Popen's.
         sh("taskset", "-a", "-p", "-c", "1", self.knot.pid)
+        self.same, self.diff = self.compare_answers()
+        log(f"the first {self.same + self.diff} queries of the mix to both: {self.same} with "
+            f"the same rcode, flags and answer section, {self.diff} differ")
         placement = {comm: cpu for comm, _, cpu in self.threads(self.daemon.pid).values()}
         log(f"zone {SUB} serial {serial}: {nrec} records ({n_inst} instances, {n_hosts} hosts, "
             f"{n_types} service types); {a.rounds} rounds x {a.seconds}s per server, dnsperf "
@@ -762,7 +809,13 @@ zone:
             print(f"    {k} +{v:,.0f}")
         print()
         print(f"zone: {nrec} records, serial {serial}, identical in both servers (knotd loads the "
-              f"daemon's AXFR); unchanged at the end: {'yes' if same else 'NO'}")
+              f"daemon's AXFR); unchanged at the end: {'yes' if same else 'NO'}; the first "
+              f"{self.same + self.diff} queries of the mix asked of both: {self.same} with the "
+              f"same rcode, flags and answer section, {self.diff} differ")
+        for s in ("ours", "knotd"):
+            x = runs[s][-1]
+            print(f"  {s:<6} last run: response codes {x['rcodes']}; average packet size "
+                  f"{x['sizes']}")
         ag = " (the session's autogroup too)" if self.autogroup else ""
         print(f"""
 qps: dnsperf's completed queries per second over the veth (median of {a.rounds} runs of
