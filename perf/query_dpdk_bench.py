@@ -169,6 +169,13 @@ class Bench:
             sh("ip", "addr", "add", addr, "dev", dev, ns=ns)
             sh("ip", "link", "set", dev, "up", ns=ns)
         sh("ip", "route", "add", "224.0.0.0/4", "dev", self.dev_ours_c, ns=self.cns, check=False)
+        if self.a.rps:
+            # Each side's receive on its own core: the servers' veths steer
+            # received frames to CPU 1, the client's to CPU 0 (RPS), instead
+            # of the sender's CPU.
+            for ns, dev, mask in ((None, self.dev_ours, 2), (self.kns, self.dev_knot, 2),
+                                  (self.cns, self.dev_ours_c, 1), (self.cns, self.dev_knot_c, 1)):
+                sh("sh", "-c", f"echo {mask} > /sys/class/net/{dev}/queues/rx-0/rps_cpus", ns=ns)
         # No ARP in the measured path, either side: permanent neighbours.
         mac_ours = open(f"/sys/class/net/{self.dev_ours}/address").read().strip()
         mac_knot = sh("cat", f"/sys/class/net/{self.dev_knot}/address", ns=self.kns,
@@ -855,6 +862,8 @@ def main():
     ap.add_argument("--services", type=int, default=200, help="instances announced (<= 230)")
     ap.add_argument("--framecnt", type=int, default=2048,
                     help="net_af_packet frames per ring (more than --outstanding)")
+    ap.add_argument("--rps", action="store_true",
+                    help="receive packet steering: each side's veth receive on its own core")
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--json-name", default="query-dpdk")
     ap.add_argument("--perf-record", metavar="PREFIX",
