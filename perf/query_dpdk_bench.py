@@ -93,7 +93,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from mdns_capture import Capture, Host, Service  # noqa: E402
 
-import dns.message  # noqa: E402
 import dns.name  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
@@ -453,7 +452,7 @@ zone:
         self.knot = self.start("knotd", self.nice_prefix() + [
             self.a.knotd, "-c", conf, "-s", os.path.join(kd, "knot.sock")], ns=self.kns)
 
-    def wait_answers(self, addr, what, pin=None):
+    def wait_answers(self, addr, what):
         for _ in range(50):
             r = sh("dig", f"@{addr}", "+time=1", "+tries=1", "+short", SUB, "SOA", ns=self.cns,
                    check=False, capture=True, timeout=10)
