@@ -295,6 +295,7 @@ std::string needs_restart(const config::Config& a, const config::Config& b) {
     if (!(a.dns == b.dns)) return "dns section changed";
     if (served_zones(a) != served_zones(b)) return "the zones the dns service serves changed";
     if (a.burst_size != b.burst_size) return "burst_size changed";
+    if (a.tx_drain_us != b.tx_drain_us) return "tx_drain_us changed";
     return "";
 }
 

@@ -47,6 +47,7 @@ dataplane::DataplaneOptions dataplane_options(const config::Config& cfg) {
     o.table.refresh_lead_jitter_ms = cfg.table.refresh_lead_jitter_ms;
     o.event_ring_bytes = cfg.table.event_ring_bytes;
     o.burst = static_cast<uint16_t>(cfg.burst_size);
+    o.tx_drain_us = cfg.tx_drain_us;
     return o;
 }
 

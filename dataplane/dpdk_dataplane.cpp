@@ -43,6 +43,8 @@ constexpr unsigned kPoolCache = 256;
 // big enough for the largest UDP answer (dns.max_udp_payload <= 4096) with
 // two VLAN tags and IPv6 headers; the RX pool keeps DPDK's default size.
 constexpr uint16_t kReplyRoom = 4096 + 128;
+// Replies buffered per port before a transmit call is forced.
+constexpr uint16_t kTxBuffer = 2 * kMaxBurst;
 constexpr unsigned kTxMbufsPerWorker = 2048;
 // Frames ahead whose first cache line is prefetched while one is handled.
 constexpr uint16_t kPrefetchAhead = 3;
@@ -97,10 +99,15 @@ public:
           path_(PathConfig{links.load(std::memory_order_acquire), macs, opts.parse}, &shard_,
                 &queries_, &counters_),
           links_(links),
-          linear_(kLinearBuf) {}
+          linear_(kLinearBuf),
+          txq_(port_ids.size()),
+          drain_tsc_(opts.tx_drain_us * rte_get_tsc_hz() / 1000000) {}
 
     ~Worker() {
         if (spare_ != nullptr) rte_pktmbuf_free(spare_);
+        for (auto& q : txq_) {
+            if (q.n) rte_pktmbuf_free_bulk(q.m.data(), q.n);
+        }
     }
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -136,6 +143,7 @@ public:
         const uint64_t tsc = rte_rdtsc();
         if (last_tsc_ != 0) (last_busy_ ? busy_cycles_ : idle_cycles_).add(tsc - last_tsc_);
         last_tsc_ = tsc;
+        poll_tsc_ = tsc;
         if (answerer_ != nullptr) answerer_->begin_poll(tsc);
         // The link table of this poll (a reload publishes a new one).
         if (const LinkTable* t = links_.load(std::memory_order_acquire);
@@ -173,12 +181,21 @@ public:
             path_.flush(batch_, batch_ms_);
             linear_used_ = 0;
             rte_pktmbuf_free_bulk(pkts, n);  // nothing keeps pointers into them
-            flush_replies(static_cast<uint16_t>(p));
+            // Another burst could overflow the buffer: send now.
+            if (txq_[p].n + kMaxBurst > kTxBuffer) flush_tx(static_cast<uint16_t>(p));
             total = static_cast<uint16_t>(total + n);
         }
-        // The replies are with the NIC: nothing of this poll's snapshot is held.
+        // The replies are whole frames in their own mbufs: nothing of this
+        // poll's snapshot is held.
         if (answerer_ != nullptr) answerer_->end_poll();
         drain_tx_requests();
+        // Send what is due: a full burst, or the oldest waited long enough.
+        for (size_t p = 0; p < txq_.size(); ++p) {
+            const TxBuffer& q = txq_[p];
+            if (q.n != 0 && (q.n >= burst || tsc - q.since_tsc >= drain_tsc_)) {
+                flush_tx(static_cast<uint16_t>(p));
+            }
+        }
         counters_.bursts.add();
         if (total) counters_.busy_bursts.add();
         if (!opts_.capture_time) {
@@ -268,26 +285,35 @@ public:
         if (n) {
             spare_->data_len = static_cast<uint16_t>(n);
             spare_->pkt_len = static_cast<uint32_t>(n);
-            replies_[replies_n_++] = spare_;
+            queue_tx(port, spare_);
             spare_ = nullptr;
         }
     }
 
-    // This port's replies of the burst, in one rte_eth_tx_burst (one
-    // sendto(2) on af_packet instead of one per reply).
-    void flush_replies(uint16_t port) {
-        if (replies_n_ == 0) return;
+    // A frame for `port`'s TX buffer (poll_once sends it when due).
+    void queue_tx(uint16_t port, rte_mbuf* m) {
+        TxBuffer& q = txq_[port];
+        if (q.n == kTxBuffer) flush_tx(port);
+        if (q.n == 0) q.since_tsc = poll_tsc_;
+        q.m[q.n++] = m;
+    }
+
+    // `port`'s buffered frames in one rte_eth_tx_burst (on af_packet one
+    // sendto(2) for all of them; on a NIC one doorbell).
+    void flush_tx(uint16_t port) {
+        TxBuffer& q = txq_[port];
+        if (q.n == 0) return;
         uint64_t bytes = 0;
         const uint16_t sent =
-            rte_eth_tx_burst(port_ids_[port], static_cast<uint16_t>(index_), replies_.data(), replies_n_);
-        for (uint16_t i = 0; i < sent; ++i) bytes += replies_[i]->pkt_len;
+            rte_eth_tx_burst(port_ids_[port], static_cast<uint16_t>(index_), q.m.data(), q.n);
+        for (uint16_t i = 0; i < sent; ++i) bytes += q.m[i]->pkt_len;
         counters_.tx_packets.add(sent);
         counters_.tx_bytes.add(bytes);
-        if (sent < replies_n_) {
-            counters_.tx_failed.add(replies_n_ - sent);
-            rte_pktmbuf_free_bulk(replies_.data() + sent, replies_n_ - sent);
+        if (sent < q.n) {
+            counters_.tx_failed.add(q.n - sent);
+            rte_pktmbuf_free_bulk(q.m.data() + sent, q.n - sent);
         }
-        replies_n_ = 0;
+        q.n = 0;
     }
 
     void send(uint16_t port, std::span<const uint8_t> frame) {
@@ -303,13 +329,7 @@ public:
             return;
         }
         std::memcpy(d, frame.data(), frame.size());
-        if (rte_eth_tx_burst(port_ids_[port], static_cast<uint16_t>(index_), &m, 1) == 1) {
-            counters_.tx_packets.add();
-            counters_.tx_bytes.add(frame.size());
-        } else {
-            rte_pktmbuf_free(m);
-            counters_.tx_failed.add();
-        }
+        queue_tx(port, m);
     }
 
     void drain_tx_requests() {
@@ -362,8 +382,12 @@ public:
     rte_mempool* pool_;
     rte_mempool* tx_pool_;
     rte_mbuf* spare_ = nullptr;  // the next reply's mbuf
-    std::array<rte_mbuf*, kMaxBurst> replies_{};
-    uint16_t replies_n_ = 0;
+    // Frames waiting to be sent, per port (see DataplaneOptions::tx_drain_us).
+    struct TxBuffer {
+        std::array<rte_mbuf*, kTxBuffer> m{};
+        uint16_t n = 0;
+        uint64_t since_tsc = 0;  // when the oldest was queued
+    };
     QueryAnswerer* answerer_ = nullptr;
     table::EventRing events_;
     table::EventRing queries_;
@@ -373,6 +397,9 @@ public:
     PacketPath path_;
     const std::atomic<const LinkTable*>& links_;  // the Dataplane's current table
     std::vector<uint8_t> linear_;  // TX frames built for the control plane
+    std::vector<TxBuffer> txq_;
+    uint64_t drain_tsc_;
+    uint64_t poll_tsc_ = 0;  // the current poll's start
     // The responses of the burst being handled, and the buffers of its
     // multi-segment frames (made on first use, at most one per frame of a
     // burst; linear_used_ of them hold frames of this burst).

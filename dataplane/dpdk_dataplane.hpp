@@ -63,6 +63,12 @@ struct DataplaneOptions {
     size_t query_ring_bytes = 1u << 20;
     size_t tx_ring_bytes = 1u << 20;
     uint16_t burst = 32;
+    // A worker's replies (DNS answers, ARP/ND, the control plane's frames)
+    // are buffered per port and sent when `burst` of them are waiting or the
+    // oldest has waited this long (DPDK l3fwd's drain timer): one
+    // rte_eth_tx_burst for several replies — on af_packet one sendto(2),
+    // on a NIC one doorbell. 0: sent at the end of every poll.
+    uint32_t tx_drain_us = 0;
     // Replay: take each packet's time from the capture (pcap PMD RX timestamp
     // offload) instead of the clock.
     bool capture_time = false;

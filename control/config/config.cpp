@@ -885,7 +885,7 @@ Config parse_root(const Node& root) {
         root.fail("the configuration is empty (it needs at least \"ports\" and \"links\")");
     }
     root.check_known_keys({"dpdk", "ports", "links", "table", "publish", "update", "log",
-                           "metrics", "burst_size", "dns", "discovery"});
+                           "metrics", "burst_size", "tx_drain_us", "dns", "discovery"});
     Config c;
     // Sections are read in dependency order, whatever their order in the file:
     // ports refer to dpdk.vdevs, links to ports.
@@ -960,6 +960,7 @@ Config parse_root(const Node& root) {
     // Vector RX paths (ixgbe, i40e) round the burst down to a multiple of 4,
     // so a smaller burst would receive nothing there.
     c.burst_size = root.integer_or<uint32_t>("burst_size", c.burst_size, 4, 1024);
+    c.tx_drain_us = root.integer_or<uint32_t>("tx_drain_us", c.tx_drain_us, 0, 1000);
     return c;
 }
 

@@ -275,6 +275,7 @@ struct Config {
     LogConfig log;
     MetricsConfig metrics;
     uint32_t burst_size = 32;  // rx/tx burst per poll
+    uint32_t tx_drain_us = 0;  // how long a worker's reply may wait to share a TX call
     bool operator==(const Config&) const = default;
 };
 
