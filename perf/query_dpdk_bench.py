@@ -270,7 +270,7 @@ metrics:
   listen: 127.0.0.1:0
 log:
   level: info
-""")
+""" + (a.daemon_yaml.rstrip("\n") + "\n" if a.daemon_yaml else ""))
         self.ctl_sock = os.path.join(self.tmp, "ctl.sock")
         self.daemon_log = os.path.join(self.tmp, "daemon.log")
         self.daemon = self.start("updproxy", self.nice_prefix() + [
@@ -864,6 +864,9 @@ def main():
     ap.add_argument("--rps", action="store_true",
                     help="receive packet steering: each side's veth receive on its own core")
     ap.add_argument("--nice", type=int, default=-10)
+    ap.add_argument("--daemon-yaml", metavar="TEXT",
+                    help="top-level YAML appended to the daemon's configuration "
+                         "(e.g. 'tx_drain_us: 20', 'burst_size: 64')")
     ap.add_argument("--json-name", default="query-dpdk")
     ap.add_argument("--perf-record", metavar="PREFIX",
                     help="`perf record -g -a` (both cores) during each server's first "
