@@ -129,8 +129,10 @@ struct Fixture {
     // A DNS query with its 2-byte length.
     static std::vector<uint8_t> framed(const std::string& name, uint16_t type, uint16_t id = 7) {
         auto q = make_query(name, type, {.id = id});
-        std::vector<uint8_t> f{static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
-        f.insert(f.end(), q.begin(), q.end());
+        std::vector<uint8_t> f(2 + q.size());
+        f[0] = static_cast<uint8_t>(q.size() >> 8);
+        f[1] = static_cast<uint8_t>(q.size());
+        std::copy(q.begin(), q.end(), f.begin() + 2);
         return f;
     }
 
