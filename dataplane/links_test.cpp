@@ -9,20 +9,19 @@
 #include "dataplane/links.hpp"
 #include "dataplane/packet_path.hpp"
 #include "dataplane/table/test_util.hpp"
+#include "dataplane/test_addr.hpp"
 
 using namespace updproxy;
 using namespace updproxy::dataplane;
 using table::testing::a;
 using table::testing::response;
+using dataplane::testing::v4;
 
 namespace {
 
 const Mac kOurMac = {0x02, 0, 0, 0, 0, 1};
 const Mac kHostMac = {0x02, 0, 0, 0, 0, 0x10};
 
-std::array<uint8_t, 16> v4(uint8_t a0, uint8_t a1, uint8_t a2, uint8_t a3) {
-    return {a0, a1, a2, a3};
-}
 
 LinkSpec link(const char* name, uint8_t third, bool active = true) {
     LinkSpec l;

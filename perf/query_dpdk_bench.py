@@ -92,6 +92,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from mdns_capture import Capture, Host, Service  # noqa: E402
+import netns  # noqa: E402
 
 import dns.name  # noqa: E402
 import dns.query  # noqa: E402
@@ -111,14 +112,9 @@ def log(msg):
     print("query_dpdk_bench: " + msg, file=sys.stderr, flush=True)
 
 
-def sh(*args, ns=None, check=True, capture=False, timeout=60):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
-    r = subprocess.run(cmd, text=True, timeout=timeout,
-                       stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-    return r.stdout if capture else r.returncode
+def sh(*args, timeout=60, **kw):
+    """tests/netns.py's sh, bounded: every command here ends within `timeout` s."""
+    return netns.sh(*args, timeout=timeout, **kw)
 
 
 class Bench:

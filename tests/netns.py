@@ -8,11 +8,11 @@ import os
 import subprocess
 
 
-def sh(*args, check=True, ns=None, capture=False):
-    cmd = list(args)
+def sh(*args, check=True, ns=None, capture=False, timeout=None):
+    cmd = [str(a) for a in args]
     if ns:
         cmd = ["ip", "netns", "exec", ns] + cmd
-    r = subprocess.run(cmd, check=False, text=True,
+    r = subprocess.run(cmd, check=False, text=True, timeout=timeout,
                        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     if check and r.returncode != 0:

@@ -19,7 +19,6 @@ dataplane::QueryOutcome WorkerAnswerer::answer(std::span<const uint8_t> query,
     const AnswerResult r = answer_wire(query, *snap_, ci_, out, &counters_);
     switch (r.what) {
         case Disposition::reply: {
-            AnswerCounters::bump(answered_);
             const uint64_t now = clock_();
             const uint64_t ticks = now > poll_tick_ ? now - poll_tick_ : 0;
             latency_.record(static_cast<uint64_t>(static_cast<double>(ticks) * ns_per_tick_));

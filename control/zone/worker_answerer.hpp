@@ -41,7 +41,12 @@ public:
     // Any thread.
     const AnswerCounters& counters() const { return counters_; }
     const LatencyHistogram& latency() const { return latency_; }
-    uint64_t answered() const { return answered_.load(std::memory_order_relaxed); }
+    // Queries answered (each answer counts once in its rcode).
+    uint64_t answered() const {
+        uint64_t n = 0;
+        for (const auto& c : counters_.rcode) n += c.load(std::memory_order_relaxed);
+        return n;
+    }
 
 private:
     std::unique_ptr<ZoneStore::Reader> reader_;
@@ -52,7 +57,6 @@ private:
     uint64_t poll_tick_ = 0;
     AnswerCounters counters_;
     LatencyHistogram latency_;
-    std::atomic<uint64_t> answered_{0};
 };
 
 }  // namespace updproxy::control::zone

@@ -10,6 +10,7 @@
 #include "control/zone/worker_answerer.hpp"
 #include "dataplane/frame_build.hpp"
 #include "dataplane/packet_path.hpp"
+#include "dataplane/test_addr.hpp"
 
 using namespace updproxy;
 using namespace updproxy::control::zone;
@@ -24,7 +25,7 @@ const dp::Mac kClientMac = {0x02, 0, 0, 0, 0, 0x42};
 uint64_t g_ticks = 0;
 uint64_t fake_clock() { return g_ticks; }
 
-std::array<uint8_t, 16> v4(uint8_t a0, uint8_t a1, uint8_t a2, uint8_t a3) { return {a0, a1, a2, a3}; }
+using dp::testing::v4;
 
 struct Fixture {
     std::unique_ptr<ZoneStore> store;
